@@ -1,0 +1,133 @@
+//! The local AWS emulator for the stand-in and the tests: moto's server, installed into
+//! a project-local directory on first use (version pinned in
+//! `infra/local/requirements.txt`) and served single-threaded by
+//! `infra/local/moto_server.py`, plus the template's resources created inside it.
+//!
+//! Set `HUB_AWS_ENDPOINT` to use an emulator that is already running instead.
+
+mod install;
+pub mod resources;
+pub mod template;
+
+use std::{
+    net::{SocketAddr, TcpListener, TcpStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::OnceLock,
+    time::{Duration, Instant},
+};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+pub use resources::{LocalResources, Physical};
+pub use template::Template;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("installing the emulator failed: {0}")]
+    Install(String),
+    #[error("starting the emulator failed: {0}")]
+    Start(String),
+    #[error(transparent)]
+    Template(#[from] template::TemplateError),
+    #[error("creating {resource} in the emulator failed: {message}")]
+    Resource { resource: String, message: String },
+}
+
+/// The repository root (where `infra/` and `.hub/` live).
+pub fn project_root() -> PathBuf {
+    if let Some(root) = std::env::var_os("HUB_ROOT") {
+        return PathBuf::from(root);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../..").canonicalize().unwrap_or_else(|_| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../..")
+    })
+}
+
+/// A running emulator; the process it started (if any) stops with it.
+#[derive(Debug)]
+pub struct Emulator {
+    pub endpoint: String,
+    child: Option<Child>,
+}
+
+impl Emulator {
+    /// Uses `HUB_AWS_ENDPOINT` if set; otherwise installs moto if needed and starts it on
+    /// a free port. The server exits by itself when this process does.
+    pub fn start() -> Result<Self, EmulatorError> {
+        if let Ok(endpoint) = std::env::var("HUB_AWS_ENDPOINT") {
+            return Ok(Self { endpoint, child: None });
+        }
+        let root = project_root();
+        let python = install::ensure_moto(&root)?;
+        let port = free_port()?;
+        let log_path = root.join(".hub").join(format!("moto-{port}.log"));
+        let log = std::fs::File::create(&log_path)
+            .map_err(|e| EmulatorError::Start(format!("{}: {e}", log_path.display())))?;
+        let mut command = Command::new(&python.program);
+        command
+            .envs(python.env.iter().map(|(k, v)| (k, v)))
+            .arg(root.join("infra/local/moto_server.py"))
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--parent-pid", &std::process::id().to_string()])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| EmulatorError::Start(e.to_string()))?)
+            .stderr(log);
+        let mut child = command.spawn().map_err(|e| EmulatorError::Start(e.to_string()))?;
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                return Err(EmulatorError::Start(format!("moto exited with {status}:\n{log}")));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return Err(EmulatorError::Start("moto did not listen within 60s".into()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Self { endpoint: format!("http://127.0.0.1:{port}"), child: Some(child) })
+    }
+
+    /// One emulator per process, started on first use (tests share it; each test uses
+    /// its own resource names).
+    pub fn shared() -> Result<&'static Emulator, EmulatorError> {
+        static SHARED: OnceLock<Result<Emulator, String>> = OnceLock::new();
+        SHARED
+            .get_or_init(|| Emulator::start().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| EmulatorError::Start(e.clone()))
+    }
+
+    /// An AWS config that talks to this emulator with dummy credentials and a fixed
+    /// region (no instance-metadata probing).
+    pub async fn sdk_config(&self) -> SdkConfig {
+        sdk_config_for(&self.endpoint).await
+    }
+}
+
+pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            "testing", "testing", None, None, "hub-emulator",
+        ))
+        .load()
+        .await
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> Result<u16, EmulatorError> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| EmulatorError::Start(e.to_string()))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| EmulatorError::Start(e.to_string()))
+}

@@ -1,0 +1,206 @@
+//! Creates the template's stateful resources (tables, buses, KMS keys, queues) in the
+//! emulator, named `<prefix>-<LogicalId>`, and resolves `!Ref`/`!GetAtt` to them.
+
+use std::collections::HashMap;
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use yaml_serde::Value;
+
+use crate::{EmulatorError, template::Template};
+
+const ACCOUNT: &str = "123456789012";
+const REGION: &str = "us-east-1";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Physical {
+    Table { name: String },
+    Bus { name: String, arn: String },
+    Key { id: String, arn: String },
+    Queue { url: String, arn: String },
+}
+
+/// The resources created for one stand-in, by logical id.
+#[derive(Debug, Clone, Default)]
+pub struct LocalResources {
+    pub prefix: String,
+    pub by_logical_id: HashMap<String, Physical>,
+    pub parameters: HashMap<String, String>,
+}
+
+impl LocalResources {
+    /// `!Ref id` (attr `None`) or `!GetAtt id.attr`, as CloudFormation would answer.
+    pub fn lookup(&self, id: &str, attr: Option<&str>) -> Option<String> {
+        match id {
+            "AWS::Region" => return Some(REGION.into()),
+            "AWS::AccountId" => return Some(ACCOUNT.into()),
+            "AWS::StackName" => return Some(self.prefix.clone()),
+            "AWS::Partition" => return Some("aws".into()),
+            _ => {}
+        }
+        if let Some(value) = self.parameters.get(id) {
+            return Some(value.clone());
+        }
+        let physical = self.by_logical_id.get(id)?;
+        Some(match (physical, attr) {
+            (Physical::Table { name }, None) => name.clone(),
+            (Physical::Table { name }, Some("Arn")) => {
+                format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}")
+            }
+            (Physical::Bus { name, .. }, None | Some("Name")) => name.clone(),
+            (Physical::Bus { arn, .. }, Some("Arn")) => arn.clone(),
+            (Physical::Key { id, .. }, None | Some("KeyId")) => id.clone(),
+            (Physical::Key { arn, .. }, Some("Arn")) => arn.clone(),
+            (Physical::Queue { url, .. }, None | Some("QueueUrl")) => url.clone(),
+            (Physical::Queue { arn, .. }, Some("Arn")) => arn.clone(),
+            _ => return None,
+        })
+    }
+
+    pub fn table_name(&self) -> Option<&str> {
+        self.by_logical_id.values().find_map(|p| match p {
+            Physical::Table { name } => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Creates every table, bus, key and queue the template declares.
+    pub async fn create(sdk: &SdkConfig, template: &Template, prefix: &str) -> Result<Self, EmulatorError> {
+        let mut resources = LocalResources { prefix: prefix.to_owned(), ..Self::default() };
+        for name in ["Stage", "MaxPayloadLifetimeSeconds", "LogRetentionDays"] {
+            if let Some(value) = template.parameter_default(name) {
+                resources.parameters.insert(name.to_owned(), value);
+            }
+        }
+        let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        for (id, props) in template.resources_of_type("AWS::DynamoDB::Table") {
+            let name = format!("{prefix}-{id}");
+            create_table(&dynamodb, &name, props).await.map_err(|message| EmulatorError::Resource {
+                resource: id.to_owned(),
+                message,
+            })?;
+            resources.by_logical_id.insert(id.to_owned(), Physical::Table { name });
+        }
+        let events = aws_sdk_eventbridge::Client::new(sdk);
+        for (id, _) in template.resources_of_type("AWS::Events::EventBus") {
+            let name = format!("{prefix}-{id}");
+            let out = events.create_event_bus().name(&name).send().await.map_err(|e| {
+                EmulatorError::Resource { resource: id.to_owned(), message: err_text(e) }
+            })?;
+            let arn = out.event_bus_arn.unwrap_or_default();
+            resources.by_logical_id.insert(id.to_owned(), Physical::Bus { name, arn });
+        }
+        let kms = aws_sdk_kms::Client::new(sdk);
+        for (id, _) in template.resources_of_type("AWS::KMS::Key") {
+            let out = kms.create_key().description(format!("{prefix}-{id}")).send().await.map_err(|e| {
+                EmulatorError::Resource { resource: id.to_owned(), message: err_text(e) }
+            })?;
+            let meta = out.key_metadata.ok_or_else(|| EmulatorError::Resource {
+                resource: id.to_owned(),
+                message: "no key metadata".into(),
+            })?;
+            resources.by_logical_id.insert(
+                id.to_owned(),
+                Physical::Key { id: meta.key_id, arn: meta.arn.unwrap_or_default() },
+            );
+        }
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        for (id, _) in template.resources_of_type("AWS::SQS::Queue") {
+            let queue = create_queue(&sqs, &format!("{prefix}-{id}")).await.map_err(|message| {
+                EmulatorError::Resource { resource: id.to_owned(), message }
+            })?;
+            resources.by_logical_id.insert(id.to_owned(), queue);
+        }
+        Ok(resources)
+    }
+}
+
+/// Creates an SQS queue and returns its URL and ARN.
+pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<Physical, String> {
+    let url = sqs.create_queue().queue_name(name).send().await.map_err(err_text)?.queue_url.unwrap_or_default();
+    let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}");
+    Ok(Physical::Queue { url, arn })
+}
+
+fn err_text<E: std::error::Error + 'static>(e: E) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn key_schema(value: Option<&Value>) -> Result<Vec<KeySchemaElement>, String> {
+    value
+        .and_then(Value::as_sequence)
+        .ok_or("KeySchema missing")?
+        .iter()
+        .map(|k| {
+            let name = k.get("AttributeName").and_then(Value::as_str).ok_or("AttributeName missing")?;
+            let kind = match k.get("KeyType").and_then(Value::as_str) {
+                Some("HASH") => KeyType::Hash,
+                Some("RANGE") => KeyType::Range,
+                other => return Err(format!("unknown KeyType {other:?}")),
+            };
+            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: &Value) -> Result<(), String> {
+    let mut request = client.create_table().table_name(name).billing_mode(BillingMode::PayPerRequest);
+    for def in props.get("AttributeDefinitions").and_then(Value::as_sequence).ok_or("AttributeDefinitions missing")? {
+        let attr = def.get("AttributeName").and_then(Value::as_str).ok_or("AttributeName missing")?;
+        let kind = match def.get("AttributeType").and_then(Value::as_str) {
+            Some("S") => ScalarAttributeType::S,
+            Some("N") => ScalarAttributeType::N,
+            Some("B") => ScalarAttributeType::B,
+            other => return Err(format!("unknown AttributeType {other:?}")),
+        };
+        request = request.attribute_definitions(
+            AttributeDefinition::builder().attribute_name(attr).attribute_type(kind).build().map_err(|e| e.to_string())?,
+        );
+    }
+    request = request.set_key_schema(Some(key_schema(props.get("KeySchema"))?));
+    for gsi in props.get("GlobalSecondaryIndexes").and_then(Value::as_sequence).into_iter().flatten() {
+        let index = gsi.get("IndexName").and_then(Value::as_str).ok_or("IndexName missing")?;
+        let projection = match gsi.get("Projection").and_then(|p| p.get("ProjectionType")).and_then(Value::as_str) {
+            Some("KEYS_ONLY") => ProjectionType::KeysOnly,
+            Some("INCLUDE") => ProjectionType::Include,
+            _ => ProjectionType::All,
+        };
+        request = request.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index)
+                .set_key_schema(Some(key_schema(gsi.get("KeySchema"))?))
+                .projection(Projection::builder().projection_type(projection).build())
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    request.send().await.map_err(err_text)?;
+    if let Some(ttl) = props.get("TimeToLiveSpecification") {
+        if let Some(attr) = ttl.get("AttributeName").and_then(Value::as_str) {
+            client
+                .update_time_to_live()
+                .table_name(name)
+                .time_to_live_specification(
+                    TimeToLiveSpecification::builder()
+                        .attribute_name(attr)
+                        .enabled(true)
+                        .build()
+                        .map_err(|e| e.to_string())?,
+                )
+                .send()
+                .await
+                .map_err(err_text)?;
+        }
+    }
+    Ok(())
+}

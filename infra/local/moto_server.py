@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Serve moto's WSGI app single-threaded for the local stand-in.
+
+moto's own server (`moto_server`) is threaded; its TransactWriteItems deep-copies the
+tables it touches and restores the copy when a transaction is cancelled, so under
+concurrency a cancelled transaction can wipe another request's committed write.
+Serving one request at a time avoids that.
+
+    python3 moto_server.py --port 5000 [--host 127.0.0.1] [--parent-pid PID]
+
+With --parent-pid the process exits as soon as that process is gone (or this
+process is re-parented), so the emulator never outlives the process that started it.
+"""
+
+import argparse
+import logging
+import os
+import sys
+import threading
+import time
+
+
+def _watch_parent(parent_pid: int) -> None:
+    original_ppid = os.getppid()
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True  # exists, owned by someone else
+        return True
+
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != original_ppid or not alive(parent_pid):
+            os._exit(0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--parent-pid", type=int, default=None)
+    args = parser.parse_args()
+
+    if args.parent_pid is not None:
+        threading.Thread(
+            target=_watch_parent, args=(args.parent_pid,), daemon=True, name="parent-watch"
+        ).start()
+
+    # Per-request access logs would drown the stand-in's own output.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        create_backend_app,
+    )
+    from werkzeug.serving import run_simple
+
+    app = DomainDispatcherApplication(create_backend_app)
+    print(f"moto listening on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    run_simple(
+        args.host,
+        args.port,
+        app,
+        threaded=False,
+        processes=1,
+        use_reloader=False,
+        use_debugger=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+//! Accounts: a partner's shops, sub-accounts and customers. The signed-payload API
+//! provisions shops here; the other contracts reuse the same record.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    clock,
+    domain::{
+        AccountId, AccountStatus, CurrencyCode, Email, ExternalId, Locale, PartnerId, Platform,
+        ShopDomain, ShopName, TzOffset,
+    },
+    events::{EventError, HubEvent, Outbox},
+    partners::Partner,
+    secrets::{SecretError, SecretSealer, random_hex16, random_token},
+    store::{Keys, Query, Record, StoreError, Table},
+};
+
+pub const ACCOUNT_PROVISIONED: &str = "account.provisioned";
+
+/// The pages of the standard integration; each gets a token the shop embeds.
+pub const DEFAULT_PAGES: [&str; 6] = ["home", "product", "category", "search", "cart", "checkout"];
+
+/// How often a provisioning call retries after losing a transaction conflict.
+const CONFLICT_RETRIES: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("the shop {0} belongs to another partner")]
+    ShopTaken(ShopDomain),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Event(#[from] EventError),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page {
+    pub token: String,
+    pub name: String,
+}
+
+/// The shop a partner registers through the signed-payload API, parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShopProfile {
+    pub domain: ShopDomain,
+    pub name: ShopName,
+    pub currency_code: CurrencyCode,
+    pub contact_email: Email,
+    pub timezone_offset: TzOffset,
+    pub locale: Locale,
+    pub platform: Platform,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    Shop,
+    SubAccount,
+    Customer,
+}
+
+/// Secrets the hub must present again, sealed with KMS (see `secrets`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedCredentials {
+    pub access_token: String,
+    pub secret_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: AccountId,
+    pub partner_id: PartnerId,
+    pub kind: AccountKind,
+    pub external_id: ExternalId,
+    pub status: AccountStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shop: Option<ShopProfile>,
+    pub credentials: SealedCredentials,
+    #[serde(default)]
+    pub pages: Vec<Page>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Record for Account {
+    fn keys(&self) -> Keys {
+        account_keys(self.id).with_gsi1(
+            partner_accounts_pk(self.partner_id),
+            format!("{}#{}", self.created_at, self.id),
+        )
+    }
+}
+
+pub fn account_keys(id: AccountId) -> Keys {
+    Keys::new(format!("ACCOUNT#{id}"), "ACCOUNT")
+}
+
+fn partner_accounts_pk(partner: PartnerId) -> String {
+    format!("PARTNER#{partner}#ACCOUNTS")
+}
+
+/// Credentials in the clear, for the one response that shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub access_token: String,
+    pub secret_key: String,
+}
+
+/// The outcome of provisioning a shop.
+#[derive(Debug, Clone)]
+pub struct ProvisionedShop {
+    pub account: Account,
+    pub credentials: Credentials,
+    /// True when this call created the shop (201), false when it existed (200).
+    pub created: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Accounts {
+    table: Table,
+    sealer: SecretSealer,
+    outbox: Outbox,
+}
+
+impl Accounts {
+    pub fn new(table: Table, sealer: SecretSealer, outbox: Outbox) -> Self {
+        Self { table, sealer, outbox }
+    }
+
+    pub async fn get(&self, id: AccountId) -> Result<Option<Account>, AccountError> {
+        Ok(self.table.get(&account_keys(id)).await?)
+    }
+
+    /// A partner's accounts, oldest first.
+    pub async fn list_for_partner(&self, partner: PartnerId) -> Result<Vec<Account>, AccountError> {
+        Ok(self.table.query_all(&Query::gsi1(partner_accounts_pk(partner))).await?)
+    }
+
+    /// Creates the shop's account, or returns it when this partner already has it.
+    /// The account id is derived from the host, so the conditional put is the
+    /// cross-partner uniqueness check; account and `account.provisioned` event are one
+    /// transaction.
+    pub async fn provision_shop(
+        &self,
+        partner: &Partner,
+        profile: ShopProfile,
+    ) -> Result<ProvisionedShop, AccountError> {
+        let id = AccountId::for_shop(&profile.domain);
+        for _ in 0..CONFLICT_RETRIES {
+            if let Some(existing) = self.get(id).await? {
+                return self.existing_shop(partner, existing).await;
+            }
+            let credentials = Credentials {
+                access_token: random_token("at_"),
+                secret_key: random_token("sk_"),
+            };
+            let record = id.to_string();
+            let (access_token, secret_key) = tokio::try_join!(
+                self.sealer.seal(&credentials.access_token, &record, "accessToken"),
+                self.sealer.seal(&credentials.secret_key, &record, "secretKey"),
+            )?;
+            let now = clock::sortable(clock::now());
+            let account = Account {
+                id,
+                partner_id: partner.id,
+                kind: AccountKind::Shop,
+                external_id: ExternalId::parse(profile.domain.as_str())
+                    .expect("a shop host is a valid external id"),
+                status: AccountStatus::Active,
+                pages: DEFAULT_PAGES
+                    .iter()
+                    .map(|name| Page { token: random_hex16(), name: (*name).to_owned() })
+                    .collect(),
+                shop: Some(profile.clone()),
+                credentials: SealedCredentials { access_token, secret_key },
+                created_at: now.clone(),
+                updated_at: now,
+            };
+            let event = HubEvent::new(
+                ACCOUNT_PROVISIONED,
+                serde_json::json!({
+                    "kind": "shop",
+                    "shop": profile.domain,
+                    "externalId": account.external_id,
+                    "status": account.status,
+                    "platform": profile.platform,
+                    "name": profile.name,
+                }),
+            )
+            .for_account(id, partner.id);
+            let (staged, stage_write) = self.outbox.stage(&event)?;
+            let writes = vec![self.table.put_in_transaction(&account, true)?, stage_write];
+            match self.table.transact(writes).await {
+                Ok(()) => {
+                    self.outbox.publish_committed(&[staged]).await;
+                    return Ok(ProvisionedShop { account, credentials, created: true });
+                }
+                // Another call created it first: answer as for an existing shop.
+                Err(StoreError::TransactionConditionFailed { .. }) => continue,
+                Err(StoreError::TransactionConflict) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StoreError::TransactionConflict.into())
+    }
+
+    async fn existing_shop(
+        &self,
+        partner: &Partner,
+        account: Account,
+    ) -> Result<ProvisionedShop, AccountError> {
+        if account.partner_id != partner.id {
+            let domain = account.shop.map(|s| s.domain).unwrap_or_else(|| {
+                ShopDomain::parse(account.external_id.as_str()).expect("stored shop host")
+            });
+            return Err(AccountError::ShopTaken(domain));
+        }
+        let credentials = self.open_credentials(&account).await?;
+        Ok(ProvisionedShop { account, credentials, created: false })
+    }
+
+    pub async fn open_credentials(&self, account: &Account) -> Result<Credentials, AccountError> {
+        let record = account.id.to_string();
+        let (access_token, secret_key) = tokio::try_join!(
+            self.sealer.open(&account.credentials.access_token, &record, "accessToken"),
+            self.sealer.open(&account.credentials.secret_key, &record, "secretKey"),
+        )?;
+        Ok(Credentials { access_token, secret_key })
+    }
+}

@@ -1,0 +1,100 @@
+//! Configuration from the environment variables that `infra/template.yaml` sets (the
+//! local stand-in sets the same names).
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The hub's single DynamoDB table.
+    pub table_name: String,
+    /// The hub's own EventBridge bus.
+    pub event_bus_name: String,
+    /// The KMS key that seals secrets the hub must show again.
+    pub kms_key_id: String,
+    /// The longest lifetime (`exp` - `iat`) a signed payload may have.
+    pub max_payload_lifetime: Duration,
+    /// Tolerated clock difference between a partner and the hub.
+    pub clock_skew: Duration,
+}
+
+impl Config {
+    pub const DEFAULT_MAX_PAYLOAD_LIFETIME: Duration = Duration::from_secs(3600);
+    pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| {
+            get(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(ConfigError::Missing(name))
+        };
+        let seconds = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+            match get(name).filter(|v| !v.trim().is_empty()) {
+                None => Ok(default),
+                Some(v) => v.trim().parse::<u64>().map(Duration::from_secs).map_err(|e| {
+                    ConfigError::Invalid { name, reason: format!("expected whole seconds: {e}") }
+                }),
+            }
+        };
+        Ok(Self {
+            table_name: required("TABLE_NAME")?,
+            event_bus_name: required("EVENT_BUS_NAME")?,
+            kms_key_id: required("KMS_KEY_ID")?,
+            max_payload_lifetime: seconds(
+                "MAX_PAYLOAD_LIFETIME_SECONDS",
+                Self::DEFAULT_MAX_PAYLOAD_LIFETIME,
+            )?,
+            clock_skew: seconds("CLOCK_SKEW_SECONDS", Self::DEFAULT_CLOCK_SKEW)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn reads_required_and_defaults() {
+        let config = Config::from_lookup(lookup(&[
+            ("TABLE_NAME", "t"),
+            ("EVENT_BUS_NAME", "b"),
+            ("KMS_KEY_ID", "k"),
+        ]))
+        .unwrap();
+        assert_eq!(config.table_name, "t");
+        assert_eq!(config.max_payload_lifetime, Duration::from_secs(3600));
+        assert_eq!(config.clock_skew, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn missing_and_invalid_values_are_named() {
+        let err = Config::from_lookup(lookup(&[("TABLE_NAME", "t")])).unwrap_err();
+        assert!(err.to_string().contains("EVENT_BUS_NAME"));
+        let err = Config::from_lookup(lookup(&[
+            ("TABLE_NAME", "t"),
+            ("EVENT_BUS_NAME", "b"),
+            ("KMS_KEY_ID", "k"),
+            ("MAX_PAYLOAD_LIFETIME_SECONDS", "an hour"),
+        ]))
+        .unwrap_err();
+        assert!(err.to_string().contains("MAX_PAYLOAD_LIFETIME_SECONDS"));
+    }
+}

@@ -1,0 +1,66 @@
+//! Dead letters: events a handler can never process (bad input) are parked here, where
+//! operators list them (`hub-admin dead-letters`) and replay them once fixed; the
+//! handler then returns success so no retry storm follows.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    clock,
+    secrets::random_hex16,
+    store::{Keys, Query, Record, StoreError, Table},
+};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    pub id: String,
+    /// The function that could not process it.
+    pub handler: String,
+    pub reason: String,
+    /// The event exactly as received, JSON text.
+    pub payload: String,
+    pub parked_at: String,
+}
+
+impl Record for DeadLetter {
+    fn keys(&self) -> Keys {
+        Keys::new("DEADLETTER", format!("{}#{}", self.parked_at, self.id))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DeadLetters {
+    table: Table,
+}
+
+impl DeadLetters {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    pub async fn park(
+        &self,
+        handler: &str,
+        reason: &str,
+        payload: &serde_json::Value,
+    ) -> Result<DeadLetter, StoreError> {
+        let letter = DeadLetter {
+            id: random_hex16(),
+            handler: handler.to_owned(),
+            reason: reason.to_owned(),
+            payload: payload.to_string(),
+            parked_at: clock::sortable(clock::now()),
+        };
+        tracing::warn!(handler, reason, id = %letter.id, "event parked as dead letter");
+        self.table.put_new(&letter).await?;
+        Ok(letter)
+    }
+
+    pub async fn list(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        self.table.query_all(&Query::partition("DEADLETTER")).await
+    }
+
+    /// Removes a letter after it was replayed.
+    pub async fn remove(&self, letter: &DeadLetter) -> Result<(), StoreError> {
+        self.table.delete(&letter.keys()).await
+    }
+}

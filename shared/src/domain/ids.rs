@@ -1,0 +1,126 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::ParseError;
+
+/// Namespace for the hub's deterministic ids (UUIDv5), so that the natural key of a
+/// record (a shop's host, a partner's customer id) decides its id and a conditional
+/// put on that id is the uniqueness check.
+const ID_NAMESPACE: Uuid = Uuid::from_u128(0x5d1f_0c2e_8a3b_4e57_9c61_2f0b_7a44_d9e3);
+
+macro_rules! uuid_id {
+    ($name:ident, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            pub fn random() -> Self {
+                Self(Uuid::new_v4())
+            }
+
+            pub fn parse(value: &str) -> Result<Self, ParseError> {
+                Uuid::parse_str(value)
+                    .map(Self)
+                    .map_err(|_| ParseError::new(concat!("not a valid ", stringify!($name))))
+            }
+
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+uuid_id!(PartnerId, "A partner of the platform (an integrator that calls the hub).");
+uuid_id!(AccountId, "An account: a shop, a sub-account or a customer of a partner.");
+uuid_id!(EventId, "An event the hub emitted (outbox) or received (idempotency ledger).");
+
+impl AccountId {
+    /// Shops are unique across partners by host, so a shop's account id is derived from it.
+    pub fn for_shop(shop: &super::ShopDomain) -> Self {
+        Self(Uuid::new_v5(&ID_NAMESPACE, format!("shop:{}", shop.as_str()).as_bytes()))
+    }
+
+    /// A partner's customer is unique per partner by external id.
+    pub fn for_external(partner: PartnerId, external: &ExternalId) -> Self {
+        Self(Uuid::new_v5(
+            &ID_NAMESPACE,
+            format!("external:{partner}:{}", external.as_str()).as_bytes(),
+        ))
+    }
+}
+
+/// The partner's own id for an account (its customer id, or the shop host for shops).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ExternalId(String);
+
+impl ExternalId {
+    const MAX_LEN: usize = 256;
+
+    pub fn parse(value: &str) -> Result<Self, ParseError> {
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(ParseError::new("must not be empty"));
+        }
+        if value.len() > Self::MAX_LEN {
+            return Err(ParseError::new("must be at most 256 characters"));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(ParseError::new("must not contain control characters"));
+        }
+        Ok(Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ExternalId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ShopDomain;
+
+    #[test]
+    fn shop_account_id_is_stable_and_case_insensitive() {
+        let a = AccountId::for_shop(&ShopDomain::parse("My-Shop.com").unwrap());
+        let b = AccountId::for_shop(&ShopDomain::parse("my-shop.com").unwrap());
+        assert_eq!(a, b);
+        let c = AccountId::for_shop(&ShopDomain::parse("other.com").unwrap());
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn external_ids_are_scoped_by_partner() {
+        let ext = ExternalId::parse("cust-1").unwrap();
+        let p1 = PartnerId::random();
+        let p2 = PartnerId::random();
+        assert_ne!(AccountId::for_external(p1, &ext), AccountId::for_external(p2, &ext));
+        assert_eq!(AccountId::for_external(p1, &ext), AccountId::for_external(p1, &ext));
+    }
+
+    #[test]
+    fn external_id_rejects_empty_and_control_chars() {
+        assert!(ExternalId::parse("  ").is_err());
+        assert!(ExternalId::parse("a\nb").is_err());
+        assert!(ExternalId::parse(&"x".repeat(257)).is_err());
+        assert_eq!(ExternalId::parse(" c-1 ").unwrap().as_str(), "c-1");
+    }
+}

@@ -1,0 +1,234 @@
+//! HTTP helpers shared by the HTTP functions, and the one place where errors become
+//! statuses: every module error, and axum's own rejections, map to
+//! `{"error":{"code","message","field"}}` here.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{FromRequest, Request, rejection::BytesRejection},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::{
+    accounts::AccountError, domain::ParseError, partners::PartnerError,
+    signed_payload::PayloadError, store::StoreError,
+};
+
+/// An error as a client sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: &'a str,
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), field: None }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// A field that failed to parse.
+    pub fn invalid_field(field: &str, err: ParseError) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{field} {err}"))
+            .with_field(field)
+    }
+
+    pub fn missing_field(field: &str) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "missing_field", format!("{field} is required"))
+            .with_field(field)
+    }
+
+    fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the hub could not complete the request; it is safe to retry",
+        )
+    }
+
+    fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily_unavailable",
+            "the hub is busy; retry the request",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: &self.message,
+                field: self.field.as_deref(),
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::TransactionConflict => ApiError::unavailable(),
+            other => {
+                tracing::error!(error = %other, "storage failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<PartnerError> for ApiError {
+    fn from(err: PartnerError) -> Self {
+        match err {
+            PartnerError::MissingToken => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_partner_token",
+                "send your partner token in the x-rlv-partner-token header",
+            ),
+            PartnerError::UnknownToken => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_partner_token",
+                "the partner token is not valid",
+            ),
+            PartnerError::Store(e) => e.into(),
+            other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_partner", other.to_string()),
+        }
+    }
+}
+
+impl From<PayloadError> for ApiError {
+    fn from(err: PayloadError) -> Self {
+        let code = match &err {
+            PayloadError::Malformed(_) | PayloadError::NotAnObject => "malformed_payload",
+            PayloadError::WrongAlgorithm(_) => "unsupported_algorithm",
+            PayloadError::BadSignature => "invalid_signature",
+            PayloadError::MissingExpiry => "missing_expiry",
+            PayloadError::Expired => "payload_expired",
+            PayloadError::NotYetValid | PayloadError::IssuedInFuture => "payload_not_yet_valid",
+            PayloadError::LifetimeTooLong { .. } => "payload_lifetime_too_long",
+        };
+        let status = match &err {
+            PayloadError::Malformed(_) | PayloadError::NotAnObject => StatusCode::BAD_REQUEST,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        ApiError::new(status, code, err.to_string()).with_field("payload")
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(err: AccountError) -> Self {
+        match err {
+            AccountError::ShopTaken(domain) => ApiError::new(
+                StatusCode::CONFLICT,
+                "shop_taken",
+                format!("the shop {domain} is registered by another partner"),
+            )
+            .with_field("url"),
+            AccountError::Store(e) => e.into(),
+            other => {
+                tracing::error!(error = %other, "account operation failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+/// The raw request body, whatever its content type: the contract's own examples send
+/// `content-type: application-json`, so the body is parsed as JSON regardless.
+pub struct AnyJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AnyJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        parse_json(&bytes).map(AnyJson)
+    }
+}
+
+/// Parses a JSON body, naming where it went wrong.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "the request body is empty"));
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        let code = if e.is_data() { "invalid_body" } else { "malformed_json" };
+        let status =
+            if e.is_data() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::BAD_REQUEST };
+        ApiError::new(status, code, format!("the request body is not valid: {e}"))
+    })
+}
+
+fn body_rejection(rejection: BytesRejection) -> ApiError {
+    let status = rejection.status();
+    let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "unreadable_body" };
+    ApiError::new(status, code, rejection.body_text())
+}
+
+/// For routes that do not exist.
+pub async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+/// For routes that exist with other methods.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
+}
+
+/// Adds the JSON 404/405 fallbacks to a router.
+pub fn with_fallbacks<S: Clone + Send + Sync + 'static>(router: axum::Router<S>) -> axum::Router<S> {
+    router.fallback(not_found).method_not_allowed_fallback(method_not_allowed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_json_distinguishes_syntax_from_shape() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Body {
+            payload: String,
+        }
+        assert_eq!(parse_json::<Body>(b"").unwrap_err().code, "malformed_json");
+        assert_eq!(parse_json::<Body>(b"{nope").unwrap_err().code, "malformed_json");
+        assert_eq!(parse_json::<Body>(b"{\"payload\": 1}").unwrap_err().code, "invalid_body");
+        assert!(parse_json::<Body>(b"{\"payload\": \"x\"}").is_ok());
+    }
+
+    #[test]
+    fn payload_errors_are_unauthorized_except_malformed() {
+        let e: ApiError = PayloadError::BadSignature.into();
+        assert_eq!(e.status, StatusCode::UNAUTHORIZED);
+        let e: ApiError = PayloadError::Malformed("x".into()).into();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    }
+}

@@ -1,0 +1,55 @@
+//! The hub's services, built once per process from the config and one `SdkConfig`.
+
+use aws_config::SdkConfig;
+
+use crate::{
+    Config,
+    accounts::Accounts,
+    aws::AwsClients,
+    deadletter::DeadLetters,
+    events::{EventPublisher, Outbox},
+    partners::Partners,
+    secrets::SecretSealer,
+    signed_payload::PayloadVerifier,
+    store::Table,
+    timeline::Timeline,
+};
+
+#[derive(Clone, Debug)]
+pub struct Hub {
+    pub config: Config,
+    pub table: Table,
+    pub partners: Partners,
+    pub accounts: Accounts,
+    pub outbox: Outbox,
+    pub timeline: Timeline,
+    pub dead_letters: DeadLetters,
+    pub payloads: PayloadVerifier,
+}
+
+impl Hub {
+    pub fn new(config: Config, sdk: &SdkConfig) -> Self {
+        let clients = AwsClients::new(sdk);
+        let table = Table::new(clients.dynamodb.clone(), &config.table_name);
+        let publisher = EventPublisher::new(clients.eventbridge.clone(), &config.event_bus_name);
+        let outbox = Outbox::new(table.clone(), publisher);
+        let sealer = SecretSealer::new(clients.kms.clone(), &config.kms_key_id);
+        Self {
+            partners: Partners::new(table.clone()),
+            accounts: Accounts::new(table.clone(), sealer, outbox.clone()),
+            timeline: Timeline::new(table.clone()),
+            dead_letters: DeadLetters::new(table.clone()),
+            payloads: PayloadVerifier::new(config.max_payload_lifetime, config.clock_skew),
+            outbox,
+            table,
+            config,
+        }
+    }
+
+    /// Reads the config from the environment and loads the AWS config: a function's init.
+    pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
+        let config = Config::from_env()?;
+        let sdk = crate::aws::load_sdk_config().await;
+        Ok(Self::new(config, &sdk))
+    }
+}

@@ -1,0 +1,155 @@
+//! Partners: who they are, how they authenticate (a token stored as a hash) and the
+//! public keys that verify their signed payloads (several, by key id, for rotation).
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    clock,
+    domain::PartnerId,
+    secrets::{random_token, token_hash, token_matches},
+    store::{Keys, Query, Record, StoreError, Table},
+};
+
+const TOKEN_PREFIX: &str = "pt_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum PartnerError {
+    #[error("the partner token header is missing")]
+    MissingToken,
+    #[error("the partner token is not valid")]
+    UnknownToken,
+    #[error("partner {0} does not exist")]
+    UnknownPartner(PartnerId),
+    #[error("the public key is not a PEM-encoded RSA public key")]
+    InvalidPublicKey,
+    #[error("the partner name must not be empty")]
+    EmptyName,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A public key registered for a partner; `kid` selects it when a payload names one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerKey {
+    pub kid: String,
+    pub public_key_pem: String,
+    pub added_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Partner {
+    pub id: PartnerId,
+    pub name: String,
+    pub token_hash: String,
+    pub keys: Vec<PartnerKey>,
+    pub created_at: String,
+}
+
+impl Record for Partner {
+    fn keys(&self) -> Keys {
+        Keys::new(partner_pk(self.id), "PARTNER")
+            .with_gsi1(token_gsi_pk(&self.token_hash), "PARTNER")
+    }
+}
+
+fn partner_pk(id: PartnerId) -> String {
+    format!("PARTNER#{id}")
+}
+
+fn token_gsi_pk(hash: &str) -> String {
+    format!("PARTNER_TOKEN#{hash}")
+}
+
+/// A newly registered partner and its token, shown once.
+#[derive(Debug, Clone, Serialize)]
+pub struct Registration {
+    pub partner_id: PartnerId,
+    pub partner_token: String,
+    pub kid: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Partners {
+    table: Table,
+}
+
+impl Partners {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    /// Registers a partner with its first public key; returns the token (only its hash
+    /// is kept). `token` lets an operator re-register a known token (the local demo).
+    pub async fn register(
+        &self,
+        name: &str,
+        public_key_pem: &str,
+        token: Option<String>,
+    ) -> Result<Registration, PartnerError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(PartnerError::EmptyName);
+        }
+        check_public_key(public_key_pem)?;
+        let token = token.unwrap_or_else(|| random_token(TOKEN_PREFIX));
+        let now = clock::sortable(clock::now());
+        let kid = "key-1".to_owned();
+        let partner = Partner {
+            id: PartnerId::random(),
+            name: name.to_owned(),
+            token_hash: token_hash(&token),
+            keys: vec![PartnerKey {
+                kid: kid.clone(),
+                public_key_pem: public_key_pem.trim().to_owned(),
+                added_at: now.clone(),
+            }],
+            created_at: now,
+        };
+        self.table.put_new(&partner).await?;
+        Ok(Registration { partner_id: partner.id, partner_token: token, kid })
+    }
+
+    /// Adds a key for rotation; payloads may name it with the JWT header `kid`.
+    pub async fn add_key(&self, id: PartnerId, public_key_pem: &str) -> Result<String, PartnerError> {
+        check_public_key(public_key_pem)?;
+        let mut partner = self.get(id).await?.ok_or(PartnerError::UnknownPartner(id))?;
+        let kid = format!("key-{}", partner.keys.len() + 1);
+        partner.keys.push(PartnerKey {
+            kid: kid.clone(),
+            public_key_pem: public_key_pem.trim().to_owned(),
+            added_at: clock::sortable(clock::now()),
+        });
+        self.table.put(&partner).await?;
+        Ok(kid)
+    }
+
+    /// Removes a retired key.
+    pub async fn remove_key(&self, id: PartnerId, kid: &str) -> Result<(), PartnerError> {
+        let mut partner = self.get(id).await?.ok_or(PartnerError::UnknownPartner(id))?;
+        partner.keys.retain(|k| k.kid != kid);
+        self.table.put(&partner).await?;
+        Ok(())
+    }
+
+    pub async fn get(&self, id: PartnerId) -> Result<Option<Partner>, PartnerError> {
+        Ok(self.table.get(&Keys::new(partner_pk(id), "PARTNER")).await?)
+    }
+
+    /// The partner a token belongs to (one query on GSI1), compared in constant time.
+    pub async fn authenticate(&self, token: Option<&str>) -> Result<Partner, PartnerError> {
+        let token = token.map(str::trim).filter(|t| !t.is_empty()).ok_or(PartnerError::MissingToken)?;
+        let hash = token_hash(token);
+        let found: Vec<Partner> =
+            self.table.query_all(&Query::gsi1(token_gsi_pk(&hash)).page_size(1)).await?;
+        found
+            .into_iter()
+            .find(|p| token_matches(token, &p.token_hash))
+            .ok_or(PartnerError::UnknownToken)
+    }
+}
+
+fn check_public_key(pem: &str) -> Result<(), PartnerError> {
+    jsonwebtoken::DecodingKey::from_rsa_pem(pem.trim().as_bytes())
+        .map(|_| ())
+        .map_err(|_| PartnerError::InvalidPublicKey)
+}

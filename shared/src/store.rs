@@ -1,0 +1,330 @@
+//! The hub's single DynamoDB table.
+//!
+//! Keys are designed from the access patterns (each answered by one request):
+//!
+//! | access pattern                          | key                                                        |
+//! |-----------------------------------------|------------------------------------------------------------|
+//! | a partner by id                         | `PK=PARTNER#<id>`, `SK=PARTNER`                            |
+//! | a partner by token                      | GSI1 `GSI1PK=PARTNER_TOKEN#<sha256(token)>`                |
+//! | an account by id                        | `PK=ACCOUNT#<id>`, `SK=ACCOUNT`                            |
+//! | an account by shop / partner+external id| the account id is derived from them (UUIDv5): a `GetItem`  |
+//! | a partner's accounts                    | GSI1 `GSI1PK=PARTNER#<id>#ACCOUNTS`, `GSI1SK=<created>#<id>`|
+//! | an account's timeline                   | `PK=ACCOUNT#<id>`, `SK` begins with `TIMELINE#<at>#`       |
+//! | events not yet published (outbox)       | `PK=OUTBOX#<event id>`; sparse `DueIndex` `DuePK=OUTBOX`   |
+//! | dead letters                            | `PK=DEADLETTER`, `SK=<at>#<id>`                            |
+//!
+//! Due work (outbox, and later jobs, cancellations, retries) is found through the sparse
+//! `DueIndex` (`DuePK` = kind of work, `DueAt` = sortable due time), never by scanning.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::{
+    Client,
+    error::{ProvideErrorMetadata, SdkError},
+    operation::transact_write_items::TransactWriteItemsError,
+    types::{AttributeValue, Delete, Put, TransactWriteItem},
+};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+pub const GSI1: &str = "GSI1";
+pub const DUE_INDEX: &str = "DueIndex";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A conditional write lost: the item existed (or not) contrary to the condition.
+    #[error("condition failed")]
+    ConditionFailed,
+    /// A transaction was cancelled because of one of its conditions; `index` is the
+    /// position of the write whose condition failed.
+    #[error("transaction condition failed on write {index}")]
+    TransactionConditionFailed { index: usize },
+    /// Another transaction touched the same items; retrying may succeed.
+    #[error("transaction conflict")]
+    TransactionConflict,
+    #[error("item could not be (de)serialized: {0}")]
+    Serde(#[from] serde_dynamo::Error),
+    #[error("DynamoDB request failed: {0}")]
+    Dynamo(String),
+}
+
+impl StoreError {
+    fn from_sdk<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+        err: SdkError<E, R>,
+    ) -> Self {
+        if err.code() == Some("ConditionalCheckFailedException") {
+            return StoreError::ConditionFailed;
+        }
+        let detail = match err.message() {
+            Some(msg) => format!("{}: {msg}", err.code().unwrap_or("error")),
+            None => format!("{err:?}"),
+        };
+        StoreError::Dynamo(detail)
+    }
+
+    /// Worth retrying (throttling, conflicts, the network), as opposed to a lost condition.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::TransactionConflict | StoreError::Dynamo(_))
+    }
+}
+
+/// The key attributes of an item. Records embed it with `#[serde(flatten)]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Keys {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    #[serde(rename = "GSI1PK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1pk: Option<String>,
+    #[serde(rename = "GSI1SK", default, skip_serializing_if = "Option::is_none")]
+    pub gsi1sk: Option<String>,
+    /// Kind of due work; only items that are due carry it (sparse index).
+    #[serde(rename = "DuePK", default, skip_serializing_if = "Option::is_none")]
+    pub due_pk: Option<String>,
+    #[serde(rename = "DueAt", default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<String>,
+}
+
+impl Keys {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self { pk: pk.into(), sk: sk.into(), ..Self::default() }
+    }
+
+    pub fn with_gsi1(mut self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        self.gsi1pk = Some(pk.into());
+        self.gsi1sk = Some(sk.into());
+        self
+    }
+
+    pub fn due(mut self, kind: impl Into<String>, at: impl Into<String>) -> Self {
+        self.due_pk = Some(kind.into());
+        self.due_at = Some(at.into());
+        self
+    }
+
+    fn primary(&self) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("PK".to_owned(), AttributeValue::S(self.pk.clone())),
+            ("SK".to_owned(), AttributeValue::S(self.sk.clone())),
+        ])
+    }
+}
+
+/// A record that lives in the table: it knows its own keys.
+pub trait Record: Serialize + DeserializeOwned {
+    fn keys(&self) -> Keys;
+}
+
+/// Serializes a record together with its keys.
+fn to_item<R: Record>(record: &R) -> Result<HashMap<String, AttributeValue>, StoreError> {
+    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(record)?;
+    let keys: HashMap<String, AttributeValue> = serde_dynamo::to_item(record.keys())?;
+    item.extend(keys);
+    Ok(item)
+}
+
+fn from_item<R: Record>(mut item: HashMap<String, AttributeValue>) -> Result<R, StoreError> {
+    for key in ["PK", "SK", "GSI1PK", "GSI1SK", "DuePK", "DueAt"] {
+        item.remove(key);
+    }
+    Ok(serde_dynamo::from_item(item)?)
+}
+
+/// A query on the table or one of its indexes.
+#[derive(Debug, Clone)]
+pub struct Query {
+    index: Option<&'static str>,
+    partition: (&'static str, String),
+    sort: Option<SortCondition>,
+    limit: Option<i32>,
+}
+
+#[derive(Debug, Clone)]
+enum SortCondition {
+    BeginsWith(&'static str, String),
+    AtMost(&'static str, String),
+}
+
+impl Query {
+    pub fn partition(pk: impl Into<String>) -> Self {
+        Self { index: None, partition: ("PK", pk.into()), sort: None, limit: None }
+    }
+
+    pub fn gsi1(pk: impl Into<String>) -> Self {
+        Self { index: Some(GSI1), partition: ("GSI1PK", pk.into()), sort: None, limit: None }
+    }
+
+    /// Due work of one kind whose due time is at or before `until`.
+    pub fn due(kind: impl Into<String>, until: impl Into<String>) -> Self {
+        Self {
+            index: Some(DUE_INDEX),
+            partition: ("DuePK", kind.into()),
+            sort: Some(SortCondition::AtMost("DueAt", until.into())),
+            limit: None,
+        }
+    }
+
+    pub fn sort_begins_with(mut self, prefix: impl Into<String>) -> Self {
+        let attr = if self.index == Some(GSI1) { "GSI1SK" } else { "SK" };
+        self.sort = Some(SortCondition::BeginsWith(attr, prefix.into()));
+        self
+    }
+
+    pub fn page_size(mut self, limit: i32) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+}
+
+/// The table, with narrow operations the rest of the hub composes.
+#[derive(Clone, Debug)]
+pub struct Table {
+    client: Client,
+    name: String,
+}
+
+impl Table {
+    pub fn new(client: Client, name: impl Into<String>) -> Self {
+        Self { client, name: name.into() }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A strongly consistent read of one record.
+    pub async fn get<R: Record>(&self, keys: &Keys) -> Result<Option<R>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .set_key(Some(keys.primary()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        out.item.map(from_item).transpose()
+    }
+
+    /// Writes a record, replacing any item with the same key.
+    pub async fn put<R: Record>(&self, record: &R) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(to_item(record)?))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// Writes a record only if no item has its key: `ConditionFailed` otherwise.
+    pub async fn put_new<R: Record>(&self, record: &R) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(to_item(record)?))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    pub async fn delete(&self, keys: &Keys) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.name)
+            .set_key(Some(keys.primary()))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        Ok(())
+    }
+
+    /// A put that is part of a transaction; `only_if_new` makes the key's absence a condition.
+    pub fn put_in_transaction<R: Record>(
+        &self,
+        record: &R,
+        only_if_new: bool,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut put = Put::builder().table_name(&self.name).set_item(Some(to_item(record)?));
+        if only_if_new {
+            put = put.condition_expression("attribute_not_exists(PK)");
+        }
+        let put = put.build().map_err(|e| StoreError::Dynamo(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    pub fn delete_in_transaction(&self, keys: &Keys) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.name)
+            .set_key(Some(keys.primary()))
+            .build()
+            .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Writes all items or none (`TransactWriteItems`).
+    pub async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        let result = self.client.transact_write_items().set_transact_items(Some(writes)).send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => Err(match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
+                    let reasons = cancel.cancellation_reasons();
+                    if let Some(index) = reasons
+                        .iter()
+                        .position(|r| r.code() == Some("ConditionalCheckFailed"))
+                    {
+                        StoreError::TransactionConditionFailed { index }
+                    } else if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+                        StoreError::TransactionConflict
+                    } else {
+                        StoreError::Dynamo(format!("transaction cancelled: {reasons:?}"))
+                    }
+                }
+                Some(e) if e.code() == Some("TransactionConflictException") => {
+                    StoreError::TransactionConflict
+                }
+                _ => StoreError::from_sdk(err),
+            }),
+        }
+    }
+
+    /// Runs a query and follows its pagination to the end.
+    pub async fn query_all<R: Record>(&self, query: &Query) -> Result<Vec<R>, StoreError> {
+        let mut records = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .set_index_name(query.index.map(str::to_owned))
+                .set_limit(query.limit)
+                .set_exclusive_start_key(start.take())
+                .expression_attribute_names("#pk", query.partition.0)
+                .expression_attribute_values(":pk", AttributeValue::S(query.partition.1.clone()));
+            request = match &query.sort {
+                None => request.key_condition_expression("#pk = :pk"),
+                Some(SortCondition::BeginsWith(attr, prefix)) => request
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
+                    .expression_attribute_names("#sk", *attr)
+                    .expression_attribute_values(":sk", AttributeValue::S(prefix.clone())),
+                Some(SortCondition::AtMost(attr, until)) => request
+                    .key_condition_expression("#pk = :pk AND #sk <= :sk")
+                    .expression_attribute_names("#sk", *attr)
+                    .expression_attribute_values(":sk", AttributeValue::S(until.clone())),
+            };
+            let out = request.send().await.map_err(StoreError::from_sdk)?;
+            for item in out.items.unwrap_or_default() {
+                records.push(from_item(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(records),
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! An account's timeline: every hub event about the account, in order, once.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    domain::{AccountId, EventId},
+    clock,
+    events::HubEvent,
+    store::{Keys, Query, Record, StoreError, Table},
+};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub account_id: AccountId,
+    pub event_id: EventId,
+    pub event_type: String,
+    pub occurred_at: String,
+    /// The event's data as JSON text.
+    pub data: String,
+}
+
+impl Record for TimelineEntry {
+    fn keys(&self) -> Keys {
+        Keys::new(
+            format!("ACCOUNT#{}", self.account_id),
+            format!("TIMELINE#{}#{}", self.occurred_at, self.event_id),
+        )
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Timeline {
+    table: Table,
+}
+
+/// Whether an append wrote a new entry or found the event already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    New,
+    Duplicate,
+}
+
+impl Timeline {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    /// Appends an event to its account's timeline. The key is derived from the event,
+    /// so a redelivered event finds its entry and writes nothing.
+    pub async fn append(&self, account: AccountId, event: &HubEvent) -> Result<Appended, StoreError> {
+        let entry = TimelineEntry {
+            account_id: account,
+            event_id: event.event_id,
+            event_type: event.event_type.clone(),
+            occurred_at: clock::sortable(event.occurred_at),
+            data: event.data.to_string(),
+        };
+        match self.table.put_new(&entry).await {
+            Ok(()) => Ok(Appended::New),
+            Err(StoreError::ConditionFailed) => Ok(Appended::Duplicate),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn list(&self, account: AccountId) -> Result<Vec<TimelineEntry>, StoreError> {
+        self.table
+            .query_all(&Query::partition(format!("ACCOUNT#{account}")).sort_begins_with("TIMELINE#"))
+            .await
+    }
+}
