@@ -126,7 +126,11 @@ pub struct Accounts {
 
 impl Accounts {
     pub fn new(table: Table, sealer: SecretSealer, outbox: Outbox) -> Self {
-        Self { table, sealer, outbox }
+        Self {
+            table,
+            sealer,
+            outbox,
+        }
     }
 
     pub async fn get(&self, id: AccountId) -> Result<Option<Account>, AccountError> {
@@ -135,7 +139,10 @@ impl Accounts {
 
     /// A partner's accounts, oldest first.
     pub async fn list_for_partner(&self, partner: PartnerId) -> Result<Vec<Account>, AccountError> {
-        Ok(self.table.query_all(&Query::gsi1(partner_accounts_pk(partner))).await?)
+        Ok(self
+            .table
+            .query_all(&Query::gsi1(partner_accounts_pk(partner)))
+            .await?)
     }
 
     /// Creates the shop's account, or returns it when this partner already has it.
@@ -158,8 +165,10 @@ impl Accounts {
             };
             let record = id.to_string();
             let (access_token, secret_key) = tokio::try_join!(
-                self.sealer.seal(&credentials.access_token, &record, "accessToken"),
-                self.sealer.seal(&credentials.secret_key, &record, "secretKey"),
+                self.sealer
+                    .seal(&credentials.access_token, &record, "accessToken"),
+                self.sealer
+                    .seal(&credentials.secret_key, &record, "secretKey"),
             )?;
             let now = clock::sortable(clock::now());
             let account = Account {
@@ -171,10 +180,16 @@ impl Accounts {
                 status: AccountStatus::Active,
                 pages: DEFAULT_PAGES
                     .iter()
-                    .map(|name| Page { token: random_hex16(), name: (*name).to_owned() })
+                    .map(|name| Page {
+                        token: random_hex16(),
+                        name: (*name).to_owned(),
+                    })
                     .collect(),
                 shop: Some(profile.clone()),
-                credentials: SealedCredentials { access_token, secret_key },
+                credentials: SealedCredentials {
+                    access_token,
+                    secret_key,
+                },
                 created_at: now.clone(),
                 updated_at: now,
             };
@@ -195,7 +210,11 @@ impl Accounts {
             match self.table.transact(writes).await {
                 Ok(()) => {
                     self.outbox.publish_committed(&[staged]).await;
-                    return Ok(ProvisionedShop { account, credentials, created: true });
+                    return Ok(ProvisionedShop {
+                        account,
+                        credentials,
+                        created: true,
+                    });
                 }
                 // Another call created it first: answer as for an existing shop.
                 Err(StoreError::TransactionConditionFailed { .. }) => continue,
@@ -221,15 +240,24 @@ impl Accounts {
             return Err(AccountError::ShopTaken(domain));
         }
         let credentials = self.open_credentials(&account).await?;
-        Ok(ProvisionedShop { account, credentials, created: false })
+        Ok(ProvisionedShop {
+            account,
+            credentials,
+            created: false,
+        })
     }
 
     pub async fn open_credentials(&self, account: &Account) -> Result<Credentials, AccountError> {
         let record = account.id.to_string();
         let (access_token, secret_key) = tokio::try_join!(
-            self.sealer.open(&account.credentials.access_token, &record, "accessToken"),
-            self.sealer.open(&account.credentials.secret_key, &record, "secretKey"),
+            self.sealer
+                .open(&account.credentials.access_token, &record, "accessToken"),
+            self.sealer
+                .open(&account.credentials.secret_key, &record, "secretKey"),
         )?;
-        Ok(Credentials { access_token, secret_key })
+        Ok(Credentials {
+            access_token,
+            secret_key,
+        })
     }
 }

@@ -2,9 +2,8 @@
 
 use time::{OffsetDateTime, format_description::FormatItem, macros::format_description};
 
-const SORTABLE: &[FormatItem<'static>] = format_description!(
-    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-);
+const SORTABLE: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 
 pub fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()

@@ -42,9 +42,14 @@ impl Config {
         let seconds = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
             match get(name).filter(|v| !v.trim().is_empty()) {
                 None => Ok(default),
-                Some(v) => v.trim().parse::<u64>().map(Duration::from_secs).map_err(|e| {
-                    ConfigError::Invalid { name, reason: format!("expected whole seconds: {e}") }
-                }),
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .map(Duration::from_secs)
+                    .map_err(|e| ConfigError::Invalid {
+                        name,
+                        reason: format!("expected whole seconds: {e}"),
+                    }),
             }
         };
         Ok(Self {
@@ -66,8 +71,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn lookup(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 

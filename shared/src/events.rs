@@ -110,7 +110,10 @@ pub struct EventPublisher {
 
 impl EventPublisher {
     pub fn new(client: aws_sdk_eventbridge::Client, bus_name: impl Into<String>) -> Self {
-        Self { client, bus_name: bus_name.into() }
+        Self {
+            client,
+            bus_name: bus_name.into(),
+        }
     }
 
     /// Publishes the events; returns the ids EventBridge accepted. Entries that still
@@ -135,7 +138,13 @@ impl EventPublisher {
                             .build()
                     })
                     .collect();
-                let out = match self.client.put_events().set_entries(Some(entries)).send().await {
+                let out = match self
+                    .client
+                    .put_events()
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                {
                     Ok(out) => out,
                     Err(err) => {
                         let err = aws_sdk_eventbridge::error::DisplayErrorContext(err).to_string();
@@ -234,10 +243,19 @@ impl Outbox {
         grace: Duration,
     ) -> Result<SweepReport, EventError> {
         let until = clock::sortable(now - grace);
-        let due: Vec<OutboxRecord> =
-            self.table.query_all(&Query::due(DUE_KIND_OUTBOX, until)).await?;
-        let published = if due.is_empty() { 0 } else { self.try_publish(&due).await? };
-        Ok(SweepReport { found: due.len(), published })
+        let due: Vec<OutboxRecord> = self
+            .table
+            .query_all(&Query::due(DUE_KIND_OUTBOX, until))
+            .await?;
+        let published = if due.is_empty() {
+            0
+        } else {
+            self.try_publish(&due).await?
+        };
+        Ok(SweepReport {
+            found: due.len(),
+            published,
+        })
     }
 }
 
@@ -250,7 +268,14 @@ mod tests {
         let event = HubEvent::new("account.provisioned", serde_json::json!({"shop": "a.com"}))
             .for_account(AccountId::random(), PartnerId::random());
         let json = serde_json::to_value(&event).unwrap();
-        for field in ["eventId", "type", "occurredAt", "accountId", "partnerId", "data"] {
+        for field in [
+            "eventId",
+            "type",
+            "occurredAt",
+            "accountId",
+            "partnerId",
+            "data",
+        ] {
             assert!(json.get(field).is_some(), "missing {field}");
         }
         let back: HubEvent = serde_json::from_value(json).unwrap();
@@ -263,6 +288,9 @@ mod tests {
         let record = OutboxRecord::from_event(&event).unwrap();
         let keys = record.keys();
         assert_eq!(keys.due_pk.as_deref(), Some("OUTBOX"));
-        assert_eq!(keys.due_at.as_deref(), Some(clock::sortable(event.occurred_at).as_str()));
+        assert_eq!(
+            keys.due_at.as_deref(),
+            Some(clock::sortable(event.occurred_at).as_str())
+        );
     }
 }

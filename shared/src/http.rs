@@ -39,7 +39,12 @@ struct ErrorDetail<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), field: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -49,13 +54,21 @@ impl ApiError {
 
     /// A field that failed to parse.
     pub fn invalid_field(field: &str, err: ParseError) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", format!("{field} {err}"))
-            .with_field(field)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_field",
+            format!("{field} {err}"),
+        )
+        .with_field(field)
     }
 
     pub fn missing_field(field: &str) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "missing_field", format!("{field} is required"))
-            .with_field(field)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing_field",
+            format!("{field} is required"),
+        )
+        .with_field(field)
     }
 
     fn internal() -> Self {
@@ -114,7 +127,11 @@ impl From<PartnerError> for ApiError {
                 "the partner token is not valid",
             ),
             PartnerError::Store(e) => e.into(),
-            other => ApiError::new(StatusCode::BAD_REQUEST, "invalid_partner", other.to_string()),
+            other => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_partner",
+                other.to_string(),
+            ),
         }
     }
 }
@@ -164,7 +181,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AnyJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
         parse_json(&bytes).map(AnyJson)
     }
 }
@@ -172,19 +191,34 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AnyJson<T> {
 /// Parses a JSON body, naming where it went wrong.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "malformed_json", "the request body is empty"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            "the request body is empty",
+        ));
     }
     serde_json::from_slice(bytes).map_err(|e| {
-        let code = if e.is_data() { "invalid_body" } else { "malformed_json" };
-        let status =
-            if e.is_data() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::BAD_REQUEST };
+        let code = if e.is_data() {
+            "invalid_body"
+        } else {
+            "malformed_json"
+        };
+        let status = if e.is_data() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::BAD_REQUEST
+        };
         ApiError::new(status, code, format!("the request body is not valid: {e}"))
     })
 }
 
 fn body_rejection(rejection: BytesRejection) -> ApiError {
     let status = rejection.status();
-    let code = if status == StatusCode::PAYLOAD_TOO_LARGE { "body_too_large" } else { "unreadable_body" };
+    let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        "body_too_large"
+    } else {
+        "unreadable_body"
+    };
     ApiError::new(status, code, rejection.body_text())
 }
 
@@ -203,8 +237,12 @@ pub async fn method_not_allowed() -> ApiError {
 }
 
 /// Adds the JSON 404/405 fallbacks to a router.
-pub fn with_fallbacks<S: Clone + Send + Sync + 'static>(router: axum::Router<S>) -> axum::Router<S> {
-    router.fallback(not_found).method_not_allowed_fallback(method_not_allowed)
+pub fn with_fallbacks<S: Clone + Send + Sync + 'static>(
+    router: axum::Router<S>,
+) -> axum::Router<S> {
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
 }
 
 #[cfg(test)]
@@ -219,8 +257,14 @@ mod tests {
             payload: String,
         }
         assert_eq!(parse_json::<Body>(b"").unwrap_err().code, "malformed_json");
-        assert_eq!(parse_json::<Body>(b"{nope").unwrap_err().code, "malformed_json");
-        assert_eq!(parse_json::<Body>(b"{\"payload\": 1}").unwrap_err().code, "invalid_body");
+        assert_eq!(
+            parse_json::<Body>(b"{nope").unwrap_err().code,
+            "malformed_json"
+        );
+        assert_eq!(
+            parse_json::<Body>(b"{\"payload\": 1}").unwrap_err().code,
+            "invalid_body"
+        );
         assert!(parse_json::<Body>(b"{\"payload\": \"x\"}").is_ok());
     }
 

@@ -106,13 +106,24 @@ impl Partners {
             created_at: now,
         };
         self.table.put_new(&partner).await?;
-        Ok(Registration { partner_id: partner.id, partner_token: token, kid })
+        Ok(Registration {
+            partner_id: partner.id,
+            partner_token: token,
+            kid,
+        })
     }
 
     /// Adds a key for rotation; payloads may name it with the JWT header `kid`.
-    pub async fn add_key(&self, id: PartnerId, public_key_pem: &str) -> Result<String, PartnerError> {
+    pub async fn add_key(
+        &self,
+        id: PartnerId,
+        public_key_pem: &str,
+    ) -> Result<String, PartnerError> {
         check_public_key(public_key_pem)?;
-        let mut partner = self.get(id).await?.ok_or(PartnerError::UnknownPartner(id))?;
+        let mut partner = self
+            .get(id)
+            .await?
+            .ok_or(PartnerError::UnknownPartner(id))?;
         let kid = format!("key-{}", partner.keys.len() + 1);
         partner.keys.push(PartnerKey {
             kid: kid.clone(),
@@ -125,22 +136,33 @@ impl Partners {
 
     /// Removes a retired key.
     pub async fn remove_key(&self, id: PartnerId, kid: &str) -> Result<(), PartnerError> {
-        let mut partner = self.get(id).await?.ok_or(PartnerError::UnknownPartner(id))?;
+        let mut partner = self
+            .get(id)
+            .await?
+            .ok_or(PartnerError::UnknownPartner(id))?;
         partner.keys.retain(|k| k.kid != kid);
         self.table.put(&partner).await?;
         Ok(())
     }
 
     pub async fn get(&self, id: PartnerId) -> Result<Option<Partner>, PartnerError> {
-        Ok(self.table.get(&Keys::new(partner_pk(id), "PARTNER")).await?)
+        Ok(self
+            .table
+            .get(&Keys::new(partner_pk(id), "PARTNER"))
+            .await?)
     }
 
     /// The partner a token belongs to (one query on GSI1), compared in constant time.
     pub async fn authenticate(&self, token: Option<&str>) -> Result<Partner, PartnerError> {
-        let token = token.map(str::trim).filter(|t| !t.is_empty()).ok_or(PartnerError::MissingToken)?;
+        let token = token
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(PartnerError::MissingToken)?;
         let hash = token_hash(token);
-        let found: Vec<Partner> =
-            self.table.query_all(&Query::gsi1(token_gsi_pk(&hash)).page_size(1)).await?;
+        let found: Vec<Partner> = self
+            .table
+            .query_all(&Query::gsi1(token_gsi_pk(&hash)).page_size(1))
+            .await?;
         found
             .into_iter()
             .find(|p| token_matches(token, &p.token_hash))

@@ -36,7 +36,10 @@ pub fn token_hash(token: &str) -> String {
 
 /// Compares a presented token with a stored hash in constant time.
 pub fn token_matches(token: &str, stored_hash: &str) -> bool {
-    token_hash(token).as_bytes().ct_eq(stored_hash.as_bytes()).into()
+    token_hash(token)
+        .as_bytes()
+        .ct_eq(stored_hash.as_bytes())
+        .into()
 }
 
 /// Seals and opens secrets with a KMS key; the encryption context binds a ciphertext
@@ -49,10 +52,18 @@ pub struct SecretSealer {
 
 impl SecretSealer {
     pub fn new(kms: Client, key_id: impl Into<String>) -> Self {
-        Self { kms, key_id: key_id.into() }
+        Self {
+            kms,
+            key_id: key_id.into(),
+        }
     }
 
-    pub async fn seal(&self, plaintext: &str, record: &str, field: &str) -> Result<String, SecretError> {
+    pub async fn seal(
+        &self,
+        plaintext: &str,
+        record: &str,
+        field: &str,
+    ) -> Result<String, SecretError> {
         let out = self
             .kms
             .encrypt()
@@ -62,13 +73,22 @@ impl SecretSealer {
             .encryption_context("field", field)
             .send()
             .await
-            .map_err(|e| SecretError::Kms(aws_sdk_kms::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| {
+                SecretError::Kms(aws_sdk_kms::error::DisplayErrorContext(e).to_string())
+            })?;
         let blob = out.ciphertext_blob.ok_or(SecretError::Corrupt)?;
         Ok(URL_SAFE_NO_PAD.encode(blob.as_ref()))
     }
 
-    pub async fn open(&self, sealed: &str, record: &str, field: &str) -> Result<String, SecretError> {
-        let ciphertext = URL_SAFE_NO_PAD.decode(sealed).map_err(|_| SecretError::Corrupt)?;
+    pub async fn open(
+        &self,
+        sealed: &str,
+        record: &str,
+        field: &str,
+    ) -> Result<String, SecretError> {
+        let ciphertext = URL_SAFE_NO_PAD
+            .decode(sealed)
+            .map_err(|_| SecretError::Corrupt)?;
         let out = self
             .kms
             .decrypt()
@@ -77,7 +97,9 @@ impl SecretSealer {
             .encryption_context("field", field)
             .send()
             .await
-            .map_err(|e| SecretError::Kms(aws_sdk_kms::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| {
+                SecretError::Kms(aws_sdk_kms::error::DisplayErrorContext(e).to_string())
+            })?;
         let plain = out.plaintext.ok_or(SecretError::Corrupt)?;
         String::from_utf8(plain.into_inner()).map_err(|_| SecretError::Corrupt)
     }

@@ -43,7 +43,10 @@ pub struct PayloadVerifier {
 
 impl PayloadVerifier {
     pub fn new(max_lifetime: Duration, clock_skew: Duration) -> Self {
-        Self { max_lifetime, clock_skew }
+        Self {
+            max_lifetime,
+            clock_skew,
+        }
     }
 
     /// Verifies the JWT with the partner's keys and returns its claims as JSON; the caller

@@ -63,7 +63,10 @@ impl StoreError {
 
     /// Worth retrying (throttling, conflicts, the network), as opposed to a lost condition.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::TransactionConflict | StoreError::Dynamo(_))
+        matches!(
+            self,
+            StoreError::TransactionConflict | StoreError::Dynamo(_)
+        )
     }
 }
 
@@ -87,7 +90,11 @@ pub struct Keys {
 
 impl Keys {
     pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
-        Self { pk: pk.into(), sk: sk.into(), ..Self::default() }
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+            ..Self::default()
+        }
     }
 
     pub fn with_gsi1(mut self, pk: impl Into<String>, sk: impl Into<String>) -> Self {
@@ -147,11 +154,21 @@ enum SortCondition {
 
 impl Query {
     pub fn partition(pk: impl Into<String>) -> Self {
-        Self { index: None, partition: ("PK", pk.into()), sort: None, limit: None }
+        Self {
+            index: None,
+            partition: ("PK", pk.into()),
+            sort: None,
+            limit: None,
+        }
     }
 
     pub fn gsi1(pk: impl Into<String>) -> Self {
-        Self { index: Some(GSI1), partition: ("GSI1PK", pk.into()), sort: None, limit: None }
+        Self {
+            index: Some(GSI1),
+            partition: ("GSI1PK", pk.into()),
+            sort: None,
+            limit: None,
+        }
     }
 
     /// Due work of one kind whose due time is at or before `until`.
@@ -165,7 +182,11 @@ impl Query {
     }
 
     pub fn sort_begins_with(mut self, prefix: impl Into<String>) -> Self {
-        let attr = if self.index == Some(GSI1) { "GSI1SK" } else { "SK" };
+        let attr = if self.index == Some(GSI1) {
+            "GSI1SK"
+        } else {
+            "SK"
+        };
         self.sort = Some(SortCondition::BeginsWith(attr, prefix.into()));
         self
     }
@@ -185,7 +206,10 @@ pub struct Table {
 
 impl Table {
     pub fn new(client: Client, name: impl Into<String>) -> Self {
-        Self { client, name: name.into() }
+        Self {
+            client,
+            name: name.into(),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -248,7 +272,9 @@ impl Table {
         record: &R,
         only_if_new: bool,
     ) -> Result<TransactWriteItem, StoreError> {
-        let mut put = Put::builder().table_name(&self.name).set_item(Some(to_item(record)?));
+        let mut put = Put::builder()
+            .table_name(&self.name)
+            .set_item(Some(to_item(record)?));
         if only_if_new {
             put = put.condition_expression("attribute_not_exists(PK)");
         }
@@ -267,7 +293,12 @@ impl Table {
 
     /// Writes all items or none (`TransactWriteItems`).
     pub async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<(), StoreError> {
-        let result = self.client.transact_write_items().set_transact_items(Some(writes)).send().await;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await;
         match result {
             Ok(_) => Ok(()),
             Err(err) => Err(match err.as_service_error() {
@@ -278,7 +309,10 @@ impl Table {
                         .position(|r| r.code() == Some("ConditionalCheckFailed"))
                     {
                         StoreError::TransactionConditionFailed { index }
-                    } else if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+                    } else if reasons
+                        .iter()
+                        .any(|r| r.code() == Some("TransactionConflict"))
+                    {
                         StoreError::TransactionConflict
                     } else {
                         StoreError::Dynamo(format!("transaction cancelled: {reasons:?}"))

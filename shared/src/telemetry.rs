@@ -16,7 +16,11 @@ pub fn init() {
             .with_target(false)
             .try_init()
     } else {
-        fmt().compact().with_env_filter(filter).with_target(false).try_init()
+        fmt()
+            .compact()
+            .with_env_filter(filter)
+            .with_target(false)
+            .try_init()
     };
     let _ = result;
 }

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    domain::{AccountId, EventId},
     clock,
+    domain::{AccountId, EventId},
     events::HubEvent,
     store::{Keys, Query, Record, StoreError, Table},
 };
@@ -47,7 +47,11 @@ impl Timeline {
 
     /// Appends an event to its account's timeline. The key is derived from the event,
     /// so a redelivered event finds its entry and writes nothing.
-    pub async fn append(&self, account: AccountId, event: &HubEvent) -> Result<Appended, StoreError> {
+    pub async fn append(
+        &self,
+        account: AccountId,
+        event: &HubEvent,
+    ) -> Result<Appended, StoreError> {
         let entry = TimelineEntry {
             account_id: account,
             event_id: event.event_id,
@@ -64,7 +68,9 @@ impl Timeline {
 
     pub async fn list(&self, account: AccountId) -> Result<Vec<TimelineEntry>, StoreError> {
         self.table
-            .query_all(&Query::partition(format!("ACCOUNT#{account}")).sort_begins_with("TIMELINE#"))
+            .query_all(
+                &Query::partition(format!("ACCOUNT#{account}")).sort_begins_with("TIMELINE#"),
+            )
             .await
     }
 }

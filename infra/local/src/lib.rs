@@ -1,0 +1,341 @@
+//! The local stand-in for the cloud: runs everything `infra/template.yaml` declares on
+//! one machine, with no AWS account and no Docker.
+//!
+//! - the emulator (moto) provides DynamoDB, EventBridge, KMS and SQS;
+//! - the template's tables, buses, keys and queues are created in it;
+//! - every HttpApi route is served on 127.0.0.1 through the function's own axum router;
+//! - every EventBridgeRule becomes a rule on the emulator's bus targeting a queue that a
+//!   poller hands to the function (the emulator does the pattern matching);
+//! - every schedule runs on a timer and can be fired now with
+//!   `POST /_local/schedules/{name}`;
+//! - a demo partner is seeded and written to `.hub/demo-partner.json`.
+//!
+//! The template is the only list of routes, rules and schedules.
+
+pub mod demo;
+pub mod functions;
+pub mod routes;
+pub mod rules;
+pub mod schedules;
+
+use std::{collections::HashMap, path::PathBuf, sync::Arc};
+
+use aws_config::SdkConfig;
+use hub_emulator::{Emulator, LocalResources, Physical, Template, template};
+use shared::{Config, Hub};
+use tokio::{sync::watch, task::JoinHandle};
+
+pub use demo::DemoPartner;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StandInError {
+    #[error(transparent)]
+    Emulator(#[from] hub_emulator::EmulatorError),
+    #[error("template: {0}")]
+    Template(String),
+    #[error("function {function}: {message}")]
+    Function { function: String, message: String },
+    #[error("demo partner: {0}")]
+    Demo(String),
+    #[error("wiring the emulator: {0}")]
+    Wiring(String),
+    #[error("serving HTTP: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// 0 picks a free port.
+    pub port: u16,
+    /// Prefix of every local resource name (lets several stand-ins share one emulator).
+    pub prefix: String,
+    /// Where to write the demo partner's file, if anywhere.
+    pub demo_file: Option<PathBuf>,
+    /// Run `rate(...)` schedules on timers (they can always be fired on demand).
+    pub run_timers: bool,
+    pub template_path: PathBuf,
+}
+
+impl Options {
+    /// `HUB_PORT` (default 3000), `HUB_PREFIX` (default `hub-local`), `HUB_TIMERS=off`.
+    pub fn from_env() -> Result<Self, StandInError> {
+        let port = match std::env::var("HUB_PORT") {
+            Ok(p) => p
+                .trim()
+                .parse()
+                .map_err(|_| StandInError::Wiring(format!("HUB_PORT={p} is not a port")))?,
+            Err(_) => 3000,
+        };
+        let root = hub_emulator::project_root();
+        Ok(Self {
+            port,
+            prefix: std::env::var("HUB_PREFIX").unwrap_or_else(|_| "hub-local".into()),
+            demo_file: Some(root.join(".hub/demo-partner.json")),
+            run_timers: std::env::var("HUB_TIMERS")
+                .map(|v| v != "off")
+                .unwrap_or(true),
+            template_path: root.join("infra/template.yaml"),
+        })
+    }
+
+    /// For tests: a free port, a unique prefix, no demo file, schedules fired on demand.
+    pub fn for_tests(prefix: &str) -> Self {
+        Self {
+            port: 0,
+            prefix: prefix.to_owned(),
+            demo_file: None,
+            run_timers: false,
+            template_path: hub_emulator::project_root().join("infra/template.yaml"),
+        }
+    }
+}
+
+/// Which emulator the stand-in uses.
+pub enum EmulatorHandle {
+    /// Started for this stand-in and stopped with it.
+    Owned(Emulator),
+    /// Shared by the process (tests).
+    Shared(&'static Emulator),
+}
+
+impl EmulatorHandle {
+    fn get(&self) -> &Emulator {
+        match self {
+            EmulatorHandle::Owned(e) => e,
+            EmulatorHandle::Shared(e) => e,
+        }
+    }
+}
+
+/// A running stand-in.
+pub struct StandIn {
+    pub base_url: String,
+    pub emulator_endpoint: String,
+    pub sdk: SdkConfig,
+    pub resources: LocalResources,
+    /// A hub with the template's global configuration, for inspection.
+    pub hub: Arc<Hub>,
+    pub demo: DemoPartner,
+    /// `METHOD path -> function` lines, for the banner.
+    pub served: Vec<String>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    _emulator: EmulatorHandle,
+}
+
+impl StandIn {
+    /// Stops serving, polling and timers (an owned emulator stops when dropped).
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Starts the emulator of this process (installing it on first use).
+pub async fn start_emulator(shared: bool) -> Result<EmulatorHandle, StandInError> {
+    let handle = tokio::task::spawn_blocking(move || {
+        if shared {
+            Emulator::shared().map(EmulatorHandle::Shared)
+        } else {
+            Emulator::start().map(EmulatorHandle::Owned)
+        }
+    })
+    .await
+    .map_err(|e| StandInError::Wiring(e.to_string()))??;
+    Ok(handle)
+}
+
+pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn, StandInError> {
+    let template =
+        Template::load(&options.template_path).map_err(hub_emulator::EmulatorError::from)?;
+    let endpoint = emulator.get().endpoint.clone();
+    let sdk = emulator.get().sdk_config().await;
+    let resources = LocalResources::create(&sdk, &template, &options.prefix).await?;
+    let lookup = |id: &str, attr: Option<&str>| resources.lookup(id, attr);
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+
+    let definitions = template
+        .functions()
+        .map_err(|e| StandInError::Template(e.to_string()))?;
+    let mut bound_routes = Vec::new();
+    let mut local_schedules = Vec::new();
+    let mut pollers = Vec::new();
+    let mut served = Vec::new();
+    let mut global_hub = None;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    for def in &definitions {
+        let env: HashMap<String, String> = def
+            .environment
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), template::resolve(v, &lookup)?)))
+            .collect();
+        let config = Config::from_lookup(|name| env.get(name).cloned()).map_err(|e| {
+            StandInError::Function {
+                function: def.logical_id.clone(),
+                message: e.to_string(),
+            }
+        })?;
+        let hub = Arc::new(Hub::new(config, &sdk));
+        global_hub.get_or_insert_with(|| hub.clone());
+        let function =
+            functions::build(&def.binary, hub).ok_or_else(|| StandInError::Function {
+                function: def.logical_id.clone(),
+                message: format!(
+                    "binary {} is not known to hub-local (add it to functions.rs)",
+                    def.binary
+                ),
+            })?;
+        let missing = |what: &str| StandInError::Function {
+            function: def.logical_id.clone(),
+            message: format!("has {what} but its binary offers no entry point for them"),
+        };
+        for route in &def.routes {
+            let router = function
+                .router
+                .clone()
+                .ok_or_else(|| missing("HttpApi routes"))?;
+            served.push(format!(
+                "{:<6} {}{}  -> {}",
+                route.method, base_url, route.path, def.binary
+            ));
+            bound_routes.push(routes::BoundRoute {
+                method: route.method.clone(),
+                path: route.path.clone(),
+                target: router,
+            });
+        }
+        for rule in &def.rules {
+            let invoke = function
+                .invoke
+                .clone()
+                .ok_or_else(|| missing("EventBridge rules"))?;
+            let name = format!("{}-{}-{}", options.prefix, def.logical_id, rule.name);
+            let bus = match &rule.bus {
+                Some(id) => resources
+                    .lookup(id, None)
+                    .ok_or_else(|| StandInError::Template(format!("{name}: unknown bus {id}")))?,
+                None => "default".to_owned(),
+            };
+            let Physical::Queue { url, arn } = hub_emulator::resources::create_queue(&sqs, &name)
+                .await
+                .map_err(StandInError::Wiring)?
+            else {
+                unreachable!("create_queue returns a queue")
+            };
+            events
+                .put_rule()
+                .name(&name)
+                .event_bus_name(&bus)
+                .event_pattern(rule.pattern.to_string())
+                .send()
+                .await
+                .map_err(|e| {
+                    StandInError::Wiring(
+                        aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string(),
+                    )
+                })?;
+            events
+                .put_targets()
+                .rule(&name)
+                .event_bus_name(&bus)
+                .targets(
+                    aws_sdk_eventbridge::types::Target::builder()
+                        .id("stand-in-queue")
+                        .arn(&arn)
+                        .build()
+                        .map_err(|e| StandInError::Wiring(e.to_string()))?,
+                )
+                .send()
+                .await
+                .map_err(|e| {
+                    StandInError::Wiring(
+                        aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string(),
+                    )
+                })?;
+            let dead_letter_queue_url = rule
+                .dead_letter_arn
+                .as_ref()
+                .and_then(|arn| template::resolve(arn, &lookup))
+                .and_then(|arn| {
+                    resources.by_logical_id.values().find_map(|p| match p {
+                        Physical::Queue { url, arn: a } if *a == arn => Some(url.clone()),
+                        _ => None,
+                    })
+                });
+            served.push(format!("rule   {} {} -> {}", bus, rule.pattern, def.binary));
+            pollers.push(rules::RulePoller {
+                sqs: sqs.clone(),
+                queue_url: url,
+                dead_letter_queue_url,
+                label: name,
+                invoke,
+            });
+        }
+        for schedule in &def.schedules {
+            let invoke = function
+                .invoke
+                .clone()
+                .ok_or_else(|| missing("schedules"))?;
+            let name = format!("{}.{}", def.logical_id, schedule.name);
+            served.push(format!(
+                "every  {} -> {}  (fire now: POST {}/_local/schedules/{})",
+                schedule.expression, def.binary, base_url, name
+            ));
+            local_schedules.push(schedules::LocalSchedule {
+                name,
+                expression: schedule.expression.clone(),
+                invoke,
+            });
+        }
+    }
+    let hub = global_hub
+        .ok_or_else(|| StandInError::Template("the template declares no function".into()))?;
+
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    for poller in pollers {
+        tasks.push(tokio::spawn(poller.run(shutdown_rx.clone())));
+    }
+    if options.run_timers {
+        for schedule in &local_schedules {
+            if let Some(period) = schedules::rate_interval(&schedule.expression) {
+                tasks.push(tokio::spawn(schedules::run_timer(
+                    schedule.clone(),
+                    period,
+                    shutdown_rx.clone(),
+                )));
+            }
+        }
+    }
+    let app = shared::http::with_fallbacks(
+        routes::build(bound_routes)?.merge(schedules::admin_router(local_schedules)),
+    );
+    let mut stop = shutdown_rx.clone();
+    tasks.push(tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let _ = stop.changed().await;
+        });
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "the stand-in's HTTP server stopped");
+        }
+    }));
+
+    let demo = demo::seed(&hub.partners, &base_url, options.demo_file.as_deref()).await?;
+    Ok(StandIn {
+        base_url,
+        emulator_endpoint: endpoint,
+        sdk,
+        resources,
+        hub,
+        demo,
+        served,
+        shutdown,
+        tasks,
+        _emulator: emulator,
+    })
+}

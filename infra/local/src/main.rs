@@ -1,1 +1,28 @@
-fn main() {}
+//! `cargo run -p hub-local`: the whole hub on 127.0.0.1 (port `HUB_PORT`, default 3000).
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    shared::telemetry::init();
+    let options = hub_local::Options::from_env()?;
+    let demo_file = options.demo_file.clone();
+    let emulator = hub_local::start_emulator(false).await?;
+    let stand_in = hub_local::start(options, emulator).await?;
+    println!("Partner Hub is running locally.");
+    println!("  emulator (moto): {}", stand_in.emulator_endpoint);
+    println!("  table: {}", stand_in.hub.config.table_name);
+    println!("  event bus: {}", stand_in.hub.config.event_bus_name);
+    for line in &stand_in.served {
+        println!("  {line}");
+    }
+    if let Some(file) = demo_file {
+        println!(
+            "  demo partner: {} (token, private key, base URL)",
+            file.display()
+        );
+    }
+    println!("Ctrl-C stops everything.");
+    tokio::signal::ctrl_c().await?;
+    println!("stopping...");
+    stand_in.stop().await;
+    Ok(())
+}

@@ -41,14 +41,26 @@ macro_rules! uuid_id {
     };
 }
 
-uuid_id!(PartnerId, "A partner of the platform (an integrator that calls the hub).");
-uuid_id!(AccountId, "An account: a shop, a sub-account or a customer of a partner.");
-uuid_id!(EventId, "An event the hub emitted (outbox) or received (idempotency ledger).");
+uuid_id!(
+    PartnerId,
+    "A partner of the platform (an integrator that calls the hub)."
+);
+uuid_id!(
+    AccountId,
+    "An account: a shop, a sub-account or a customer of a partner."
+);
+uuid_id!(
+    EventId,
+    "An event the hub emitted (outbox) or received (idempotency ledger)."
+);
 
 impl AccountId {
     /// Shops are unique across partners by host, so a shop's account id is derived from it.
     pub fn for_shop(shop: &super::ShopDomain) -> Self {
-        Self(Uuid::new_v5(&ID_NAMESPACE, format!("shop:{}", shop.as_str()).as_bytes()))
+        Self(Uuid::new_v5(
+            &ID_NAMESPACE,
+            format!("shop:{}", shop.as_str()).as_bytes(),
+        ))
     }
 
     /// A partner's customer is unique per partner by external id.
@@ -112,8 +124,14 @@ mod tests {
         let ext = ExternalId::parse("cust-1").unwrap();
         let p1 = PartnerId::random();
         let p2 = PartnerId::random();
-        assert_ne!(AccountId::for_external(p1, &ext), AccountId::for_external(p2, &ext));
-        assert_eq!(AccountId::for_external(p1, &ext), AccountId::for_external(p1, &ext));
+        assert_ne!(
+            AccountId::for_external(p1, &ext),
+            AccountId::for_external(p2, &ext)
+        );
+        assert_eq!(
+            AccountId::for_external(p1, &ext),
+            AccountId::for_external(p1, &ext)
+        );
     }
 
     #[test]

@@ -21,18 +21,26 @@ impl ShopDomain {
                 "must be a host without protocol, e.g. my-shop.com rather than https://my-shop.com",
             ));
         }
-        if let Some(c) = value.chars().find(|c| matches!(c, '/' | '?' | '#' | '@' | ':')) {
+        if let Some(c) = value
+            .chars()
+            .find(|c| matches!(c, '/' | '?' | '#' | '@' | ':'))
+        {
             return Err(ParseError::new(format!(
                 "must be a bare host (no path, port or credentials); found '{c}'"
             )));
         }
-        let host = value.strip_suffix('.').unwrap_or(value).to_ascii_lowercase();
+        let host = value
+            .strip_suffix('.')
+            .unwrap_or(value)
+            .to_ascii_lowercase();
         if host.len() > 253 {
             return Err(ParseError::new("must be at most 253 characters"));
         }
         let labels: Vec<&str> = host.split('.').collect();
         if labels.len() < 2 {
-            return Err(ParseError::new("must be a fully qualified host such as my-shop.com"));
+            return Err(ParseError::new(
+                "must be a fully qualified host such as my-shop.com",
+            ));
         }
         for label in &labels {
             let valid = !label.is_empty()
@@ -41,10 +49,15 @@ impl ShopDomain {
                 && !label.ends_with('-')
                 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
             if !valid {
-                return Err(ParseError::new(format!("'{label}' is not a valid host label")));
+                return Err(ParseError::new(format!(
+                    "'{label}' is not a valid host label"
+                )));
             }
         }
-        if labels.last().is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit())) {
+        if labels
+            .last()
+            .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+        {
             return Err(ParseError::new("must be a host name, not an IP address"));
         }
         Ok(Self(host))
@@ -150,7 +163,11 @@ impl TzOffset {
         let hours: i32 = digits[..2].parse().map_err(|_| invalid())?;
         let minutes: i32 = digits[2..].parse().map_err(|_| invalid())?;
         let total = hours * 60 + minutes;
-        let in_range = if sign == "+" { total <= 14 * 60 } else { total <= 12 * 60 };
+        let in_range = if sign == "+" {
+            total <= 14 * 60
+        } else {
+            total <= 12 * 60
+        };
         if minutes >= 60 || !in_range {
             return Err(ParseError::new("must be between -1200 and +1400"));
         }
@@ -164,7 +181,11 @@ impl TzOffset {
         }
         let total = self.0[1..3].parse::<i32>().unwrap_or(0) * 60
             + self.0[3..5].parse::<i32>().unwrap_or(0);
-        if self.0.starts_with('-') { -total } else { total }
+        if self.0.starts_with('-') {
+            -total
+        } else {
+            total
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -200,8 +221,14 @@ mod tests {
 
     #[test]
     fn shop_domain_is_a_lowercased_bare_host() {
-        assert_eq!(ShopDomain::parse(" My-Shop.COM ").unwrap().as_str(), "my-shop.com");
-        assert_eq!(ShopDomain::parse("shop.example.co.uk.").unwrap().as_str(), "shop.example.co.uk");
+        assert_eq!(
+            ShopDomain::parse(" My-Shop.COM ").unwrap().as_str(),
+            "my-shop.com"
+        );
+        assert_eq!(
+            ShopDomain::parse("shop.example.co.uk.").unwrap().as_str(),
+            "shop.example.co.uk"
+        );
         for bad in [
             "",
             "https://my-shop.com",
@@ -224,7 +251,10 @@ mod tests {
         assert_eq!(CurrencyCode::parse("USD").unwrap().as_str(), "USD");
         assert_eq!(CurrencyCode::parse("eur").unwrap().as_str(), "EUR");
         for bad in ["US", "USDX", "XYZ", ""] {
-            assert!(CurrencyCode::parse(bad).is_err(), "{bad} should be rejected");
+            assert!(
+                CurrencyCode::parse(bad).is_err(),
+                "{bad} should be rejected"
+            );
         }
     }
 
@@ -243,7 +273,9 @@ mod tests {
         assert_eq!(TzOffset::parse("+0300").unwrap().minutes(), 180);
         assert_eq!(TzOffset::parse("-0230").unwrap().minutes(), -150);
         assert_eq!(TzOffset::parse("+1400").unwrap().minutes(), 840);
-        for bad in ["", "z", "+03:00", "+3", "0300", "+0360", "+1500", "-1300", "UTC", "+03000"] {
+        for bad in [
+            "", "z", "+03:00", "+3", "0300", "+0360", "+1500", "-1300", "UTC", "+03000",
+        ] {
             assert!(TzOffset::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

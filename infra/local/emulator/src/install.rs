@@ -23,23 +23,31 @@ pub fn ensure_moto(root: &Path) -> Result<Python, EmulatorError> {
         .map_err(|e| EmulatorError::Install(format!("{}: {e}", requirements_path.display())))?;
     let lock = File::create(hub.join("moto-install.lock"))
         .map_err(|e| EmulatorError::Install(e.to_string()))?;
-    lock.lock().map_err(|e| EmulatorError::Install(e.to_string()))?;
+    lock.lock()
+        .map_err(|e| EmulatorError::Install(e.to_string()))?;
 
     let venv = hub.join("moto-venv");
     let venv_python = venv.join("bin/python");
     let pkgs = hub.join("moto-pkgs");
     let venv_marker = venv.join(".requirements");
     let pkgs_marker = pkgs.join(".requirements");
-    let installed = |marker: &Path| std::fs::read_to_string(marker).ok().as_deref() == Some(&requirements);
+    let installed =
+        |marker: &Path| std::fs::read_to_string(marker).ok().as_deref() == Some(&requirements);
 
     if installed(&venv_marker) && venv_python.exists() {
-        return Ok(Python { program: venv_python, env: Vec::new() });
+        return Ok(Python {
+            program: venv_python,
+            env: Vec::new(),
+        });
     }
     if installed(&pkgs_marker) {
         return Ok(target_python(&pkgs));
     }
 
-    eprintln!("hub: installing the AWS emulator (moto) into {} (first run only)...", hub.display());
+    eprintln!(
+        "hub: installing the AWS emulator (moto) into {} (first run only)...",
+        hub.display()
+    );
     let _ = std::fs::remove_dir_all(&venv);
     let venv_ok = Command::new("python3")
         .args(["-m", "venv"])
@@ -52,13 +60,23 @@ pub fn ensure_moto(root: &Path) -> Result<Python, EmulatorError> {
             .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
             .arg(&requirements_path))?;
         write_marker(&venv_marker, &requirements)?;
-        return Ok(Python { program: venv_python, env: Vec::new() });
+        return Ok(Python {
+            program: venv_python,
+            env: Vec::new(),
+        });
     }
     // No `venv` module (some distributions split it out): install into a plain directory.
     let _ = std::fs::remove_dir_all(&venv);
     let _ = std::fs::remove_dir_all(&pkgs);
     run(Command::new("python3")
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--target",
+        ])
         .arg(&pkgs)
         .arg("-r")
         .arg(&requirements_path))?;
@@ -74,7 +92,9 @@ fn target_python(pkgs: &Path) -> Python {
 }
 
 fn run(command: &mut Command) -> Result<(), EmulatorError> {
-    let output = command.output().map_err(|e| EmulatorError::Install(e.to_string()))?;
+    let output = command
+        .output()
+        .map_err(|e| EmulatorError::Install(e.to_string()))?;
     if output.status.success() {
         Ok(())
     } else {

@@ -39,9 +39,10 @@ pub fn project_root() -> PathBuf {
     if let Some(root) = std::env::var_os("HUB_ROOT") {
         return PathBuf::from(root);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../..").canonicalize().unwrap_or_else(|_| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../..")
-    })
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../..")
+        .canonicalize()
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.."))
 }
 
 /// A running emulator; the process it started (if any) stops with it.
@@ -56,7 +57,10 @@ impl Emulator {
     /// a free port. The server exits by itself when this process does.
     pub fn start() -> Result<Self, EmulatorError> {
         if let Ok(endpoint) = std::env::var("HUB_AWS_ENDPOINT") {
-            return Ok(Self { endpoint, child: None });
+            return Ok(Self {
+                endpoint,
+                child: None,
+            });
         }
         let root = project_root();
         let python = install::ensure_moto(&root)?;
@@ -71,23 +75,35 @@ impl Emulator {
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--parent-pid", &std::process::id().to_string()])
             .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| EmulatorError::Start(e.to_string()))?)
+            .stdout(
+                log.try_clone()
+                    .map_err(|e| EmulatorError::Start(e.to_string()))?,
+            )
             .stderr(log);
-        let mut child = command.spawn().map_err(|e| EmulatorError::Start(e.to_string()))?;
+        let mut child = command
+            .spawn()
+            .map_err(|e| EmulatorError::Start(e.to_string()))?;
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
             if let Ok(Some(status)) = child.try_wait() {
                 let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                return Err(EmulatorError::Start(format!("moto exited with {status}:\n{log}")));
+                return Err(EmulatorError::Start(format!(
+                    "moto exited with {status}:\n{log}"
+                )));
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                return Err(EmulatorError::Start("moto did not listen within 60s".into()));
+                return Err(EmulatorError::Start(
+                    "moto did not listen within 60s".into(),
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(Self { endpoint: format!("http://127.0.0.1:{port}"), child: Some(child) })
+        Ok(Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child: Some(child),
+        })
     }
 
     /// One emulator per process, started on first use (tests share it; each test uses
@@ -112,7 +128,11 @@ pub async fn sdk_config_for(endpoint: &str) -> SdkConfig {
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "hub-emulator",
+            "testing",
+            "testing",
+            None,
+            None,
+            "hub-emulator",
         ))
         .load()
         .await
@@ -128,6 +148,10 @@ impl Drop for Emulator {
 }
 
 fn free_port() -> Result<u16, EmulatorError> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| EmulatorError::Start(e.to_string()))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| EmulatorError::Start(e.to_string()))
+    let listener =
+        TcpListener::bind("127.0.0.1:0").map_err(|e| EmulatorError::Start(e.to_string()))?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|e| EmulatorError::Start(e.to_string()))
 }

@@ -68,8 +68,15 @@ impl LocalResources {
     }
 
     /// Creates every table, bus, key and queue the template declares.
-    pub async fn create(sdk: &SdkConfig, template: &Template, prefix: &str) -> Result<Self, EmulatorError> {
-        let mut resources = LocalResources { prefix: prefix.to_owned(), ..Self::default() };
+    pub async fn create(
+        sdk: &SdkConfig,
+        template: &Template,
+        prefix: &str,
+    ) -> Result<Self, EmulatorError> {
+        let mut resources = LocalResources {
+            prefix: prefix.to_owned(),
+            ..Self::default()
+        };
         for name in ["Stage", "MaxPayloadLifetimeSeconds", "LogRetentionDays"] {
             if let Some(value) = template.parameter_default(name) {
                 resources.parameters.insert(name.to_owned(), value);
@@ -78,40 +85,64 @@ impl LocalResources {
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         for (id, props) in template.resources_of_type("AWS::DynamoDB::Table") {
             let name = format!("{prefix}-{id}");
-            create_table(&dynamodb, &name, props).await.map_err(|message| EmulatorError::Resource {
-                resource: id.to_owned(),
-                message,
-            })?;
-            resources.by_logical_id.insert(id.to_owned(), Physical::Table { name });
+            create_table(&dynamodb, &name, props)
+                .await
+                .map_err(|message| EmulatorError::Resource {
+                    resource: id.to_owned(),
+                    message,
+                })?;
+            resources
+                .by_logical_id
+                .insert(id.to_owned(), Physical::Table { name });
         }
         let events = aws_sdk_eventbridge::Client::new(sdk);
         for (id, _) in template.resources_of_type("AWS::Events::EventBus") {
             let name = format!("{prefix}-{id}");
-            let out = events.create_event_bus().name(&name).send().await.map_err(|e| {
-                EmulatorError::Resource { resource: id.to_owned(), message: err_text(e) }
-            })?;
+            let out = events
+                .create_event_bus()
+                .name(&name)
+                .send()
+                .await
+                .map_err(|e| EmulatorError::Resource {
+                    resource: id.to_owned(),
+                    message: err_text(e),
+                })?;
             let arn = out.event_bus_arn.unwrap_or_default();
-            resources.by_logical_id.insert(id.to_owned(), Physical::Bus { name, arn });
+            resources
+                .by_logical_id
+                .insert(id.to_owned(), Physical::Bus { name, arn });
         }
         let kms = aws_sdk_kms::Client::new(sdk);
         for (id, _) in template.resources_of_type("AWS::KMS::Key") {
-            let out = kms.create_key().description(format!("{prefix}-{id}")).send().await.map_err(|e| {
-                EmulatorError::Resource { resource: id.to_owned(), message: err_text(e) }
-            })?;
+            let out = kms
+                .create_key()
+                .description(format!("{prefix}-{id}"))
+                .send()
+                .await
+                .map_err(|e| EmulatorError::Resource {
+                    resource: id.to_owned(),
+                    message: err_text(e),
+                })?;
             let meta = out.key_metadata.ok_or_else(|| EmulatorError::Resource {
                 resource: id.to_owned(),
                 message: "no key metadata".into(),
             })?;
             resources.by_logical_id.insert(
                 id.to_owned(),
-                Physical::Key { id: meta.key_id, arn: meta.arn.unwrap_or_default() },
+                Physical::Key {
+                    id: meta.key_id,
+                    arn: meta.arn.unwrap_or_default(),
+                },
             );
         }
         let sqs = aws_sdk_sqs::Client::new(sdk);
         for (id, _) in template.resources_of_type("AWS::SQS::Queue") {
-            let queue = create_queue(&sqs, &format!("{prefix}-{id}")).await.map_err(|message| {
-                EmulatorError::Resource { resource: id.to_owned(), message }
-            })?;
+            let queue = create_queue(&sqs, &format!("{prefix}-{id}"))
+                .await
+                .map_err(|message| EmulatorError::Resource {
+                    resource: id.to_owned(),
+                    message,
+                })?;
             resources.by_logical_id.insert(id.to_owned(), queue);
         }
         Ok(resources)
@@ -120,7 +151,14 @@ impl LocalResources {
 
 /// Creates an SQS queue and returns its URL and ARN.
 pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<Physical, String> {
-    let url = sqs.create_queue().queue_name(name).send().await.map_err(err_text)?.queue_url.unwrap_or_default();
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .map_err(err_text)?
+        .queue_url
+        .unwrap_or_default();
     let arn = format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{name}");
     Ok(Physical::Queue { url, arn })
 }
@@ -142,21 +180,42 @@ fn key_schema(value: Option<&Value>) -> Result<Vec<KeySchemaElement>, String> {
         .ok_or("KeySchema missing")?
         .iter()
         .map(|k| {
-            let name = k.get("AttributeName").and_then(Value::as_str).ok_or("AttributeName missing")?;
+            let name = k
+                .get("AttributeName")
+                .and_then(Value::as_str)
+                .ok_or("AttributeName missing")?;
             let kind = match k.get("KeyType").and_then(Value::as_str) {
                 Some("HASH") => KeyType::Hash,
                 Some("RANGE") => KeyType::Range,
                 other => return Err(format!("unknown KeyType {other:?}")),
             };
-            KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(|e| e.to_string())
+            KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(kind)
+                .build()
+                .map_err(|e| e.to_string())
         })
         .collect()
 }
 
-async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: &Value) -> Result<(), String> {
-    let mut request = client.create_table().table_name(name).billing_mode(BillingMode::PayPerRequest);
-    for def in props.get("AttributeDefinitions").and_then(Value::as_sequence).ok_or("AttributeDefinitions missing")? {
-        let attr = def.get("AttributeName").and_then(Value::as_str).ok_or("AttributeName missing")?;
+async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    name: &str,
+    props: &Value,
+) -> Result<(), String> {
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for def in props
+        .get("AttributeDefinitions")
+        .and_then(Value::as_sequence)
+        .ok_or("AttributeDefinitions missing")?
+    {
+        let attr = def
+            .get("AttributeName")
+            .and_then(Value::as_str)
+            .ok_or("AttributeName missing")?;
         let kind = match def.get("AttributeType").and_then(Value::as_str) {
             Some("S") => ScalarAttributeType::S,
             Some("N") => ScalarAttributeType::N,
@@ -164,13 +223,29 @@ async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str, props: &Val
             other => return Err(format!("unknown AttributeType {other:?}")),
         };
         request = request.attribute_definitions(
-            AttributeDefinition::builder().attribute_name(attr).attribute_type(kind).build().map_err(|e| e.to_string())?,
+            AttributeDefinition::builder()
+                .attribute_name(attr)
+                .attribute_type(kind)
+                .build()
+                .map_err(|e| e.to_string())?,
         );
     }
     request = request.set_key_schema(Some(key_schema(props.get("KeySchema"))?));
-    for gsi in props.get("GlobalSecondaryIndexes").and_then(Value::as_sequence).into_iter().flatten() {
-        let index = gsi.get("IndexName").and_then(Value::as_str).ok_or("IndexName missing")?;
-        let projection = match gsi.get("Projection").and_then(|p| p.get("ProjectionType")).and_then(Value::as_str) {
+    for gsi in props
+        .get("GlobalSecondaryIndexes")
+        .and_then(Value::as_sequence)
+        .into_iter()
+        .flatten()
+    {
+        let index = gsi
+            .get("IndexName")
+            .and_then(Value::as_str)
+            .ok_or("IndexName missing")?;
+        let projection = match gsi
+            .get("Projection")
+            .and_then(|p| p.get("ProjectionType"))
+            .and_then(Value::as_str)
+        {
             Some("KEYS_ONLY") => ProjectionType::KeysOnly,
             Some("INCLUDE") => ProjectionType::Include,
             _ => ProjectionType::All,

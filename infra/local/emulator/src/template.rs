@@ -9,7 +9,10 @@ use yaml_serde::Value;
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
     #[error("cannot read the template {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the template is not valid YAML: {0}")]
     Yaml(#[from] yaml_serde::Error),
     #[error("the template is invalid: {0}")]
@@ -31,6 +34,8 @@ pub struct EventRule {
     /// Logical id of the bus (`EventBusName: !Ref X`), if any.
     pub bus: Option<String>,
     pub pattern: serde_json::Value,
+    /// `DeadLetterConfig.Arn`, unresolved.
+    pub dead_letter_arn: Option<Value>,
 }
 
 /// A schedule that invokes a function.
@@ -59,13 +64,17 @@ pub struct Template {
 
 impl Template {
     pub fn load(path: &Path) -> Result<Self, TemplateError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| TemplateError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::parse(&text)
     }
 
     pub fn parse(text: &str) -> Result<Self, TemplateError> {
-        Ok(Self { root: yaml_serde::from_str(text)? })
+        Ok(Self {
+            root: yaml_serde::from_str(text)?,
+        })
     }
 
     fn resources(&self) -> impl Iterator<Item = (&str, &Value)> {
@@ -78,7 +87,10 @@ impl Template {
     }
 
     /// Resources of one CloudFormation type, by logical id.
-    pub fn resources_of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a str, &'a Value)> {
+    pub fn resources_of_type<'a>(
+        &'a self,
+        kind: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a Value)> {
         self.resources()
             .filter(move |(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
             .map(|(id, r)| (id, r.get("Properties").unwrap_or(&Value::Null)))
@@ -114,7 +126,10 @@ impl Template {
                 .to_owned();
             let props = resource.get("Properties").unwrap_or(&Value::Null);
             let mut environment = BTreeMap::new();
-            let own = props.get("Environment").and_then(|e| e.get("Variables")).and_then(Value::as_mapping);
+            let own = props
+                .get("Environment")
+                .and_then(|e| e.get("Variables"))
+                .and_then(Value::as_mapping);
             for vars in globals.into_iter().chain(own) {
                 for (k, v) in vars {
                     if let Some(k) = k.as_str() {
@@ -137,7 +152,9 @@ impl Template {
                 let field = |key: &str| p.get(key).and_then(Value::as_str).map(str::to_owned);
                 match event.get("Type").and_then(Value::as_str) {
                     Some("HttpApi") => def.routes.push(HttpRoute {
-                        method: field("Method").unwrap_or_else(|| "ANY".into()).to_ascii_uppercase(),
+                        method: field("Method")
+                            .unwrap_or_else(|| "ANY".into())
+                            .to_ascii_uppercase(),
                         path: field("Path").ok_or_else(|| {
                             TemplateError::Invalid(format!("{id}.{name} has no Path"))
                         })?,
@@ -146,12 +163,18 @@ impl Template {
                         name,
                         bus: p.get("EventBusName").and_then(ref_target),
                         pattern: to_json(p.get("Pattern").unwrap_or(&Value::Null)),
+                        dead_letter_arn: p
+                            .get("DeadLetterConfig")
+                            .and_then(|d| d.get("Arn"))
+                            .cloned(),
                     }),
                     Some("Schedule") | Some("ScheduleV2") => {
                         let expression = field("ScheduleExpression")
                             .or_else(|| field("Schedule"))
                             .ok_or_else(|| {
-                                TemplateError::Invalid(format!("{id}.{name} has no schedule expression"))
+                                TemplateError::Invalid(format!(
+                                    "{id}.{name} has no schedule expression"
+                                ))
                             })?;
                         def.schedules.push(Schedule { name, expression })
                     }
@@ -187,11 +210,16 @@ fn scalar_string(value: &Value) -> Option<String> {
 }
 
 /// Resolves a template value (plain, `!Ref`, `!GetAtt X.Attr`, `!Sub`) to a string.
-pub fn resolve(value: &Value, lookup: &dyn Fn(&str, Option<&str>) -> Option<String>) -> Option<String> {
+pub fn resolve(
+    value: &Value,
+    lookup: &dyn Fn(&str, Option<&str>) -> Option<String>,
+) -> Option<String> {
     if let Some(s) = scalar_string(value) {
         return Some(s);
     }
-    let Value::Tagged(tagged) = value else { return None };
+    let Value::Tagged(tagged) = value else {
+        return None;
+    };
     match tagged.tag.to_string().trim_start_matches('!') {
         "Ref" => lookup(tagged.value.as_str()?, None),
         "GetAtt" => {
@@ -267,11 +295,23 @@ Resources:
         assert_eq!(functions.len(), 1);
         let f = &functions[0];
         assert_eq!(f.binary, "partner-api");
-        assert_eq!(f.routes, vec![HttpRoute { method: "POST".into(), path: "/a/{id}".into() }]);
+        assert_eq!(
+            f.routes,
+            vec![HttpRoute {
+                method: "POST".into(),
+                path: "/a/{id}".into()
+            }]
+        );
         assert_eq!(f.rules[0].bus.as_deref(), Some("Bus"));
-        assert_eq!(f.rules[0].pattern, serde_json::json!({"source": ["partner-hub"]}));
+        assert_eq!(
+            f.rules[0].pattern,
+            serde_json::json!({"source": ["partner-hub"]})
+        );
         assert_eq!(f.schedules[0].expression, "rate(1 minute)");
-        assert_eq!(template.resources_of_type("AWS::DynamoDB::Table").count(), 1);
+        assert_eq!(
+            template.resources_of_type("AWS::DynamoDB::Table").count(),
+            1
+        );
         assert_eq!(template.parameter_default("Stage").as_deref(), Some("dev"));
     }
 
@@ -285,8 +325,14 @@ Resources:
             ("Stage", None) => Some("dev".to_owned()),
             _ => None,
         };
-        assert_eq!(resolve(&f.environment["TABLE_NAME"], &lookup).as_deref(), Some("local-table"));
-        assert_eq!(resolve(&f.environment["EXTRA"], &lookup).as_deref(), Some("x-dev-arn:table"));
+        assert_eq!(
+            resolve(&f.environment["TABLE_NAME"], &lookup).as_deref(),
+            Some("local-table")
+        );
+        assert_eq!(
+            resolve(&f.environment["EXTRA"], &lookup).as_deref(),
+            Some("x-dev-arn:table")
+        );
     }
 
     #[test]
@@ -294,7 +340,11 @@ Resources:
         let path = crate::project_root().join("infra/template.yaml");
         let template = Template::load(&path).unwrap();
         let functions = template.functions().unwrap();
-        assert!(functions.iter().any(|f| f.binary == "partner-api" && !f.routes.is_empty()));
+        assert!(
+            functions
+                .iter()
+                .any(|f| f.binary == "partner-api" && !f.routes.is_empty())
+        );
         assert!(functions.iter().any(|f| !f.rules.is_empty()));
         assert!(functions.iter().any(|f| !f.schedules.is_empty()));
     }

@@ -1,0 +1,89 @@
+//! The demo partner the stand-in seeds, so a new user can call the API at once:
+//! `.hub/demo-partner.json` holds its base URL, token and private key.
+
+use std::path::Path;
+
+use rsa::{
+    RsaPrivateKey, RsaPublicKey,
+    pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey},
+    pkcs8::{EncodePublicKey, LineEnding},
+};
+use serde::{Deserialize, Serialize};
+use shared::{domain::PartnerId, partners::Partners};
+
+use crate::StandInError;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoPartner {
+    pub base_url: String,
+    pub partner_id: PartnerId,
+    pub partner_token: String,
+    pub kid: String,
+    pub private_key_pem: String,
+    pub public_key_pem: String,
+}
+
+/// A fresh RSA key pair: (private PKCS#1 PEM, public SPKI PEM), as the contract's
+/// `ssh-keygen -m PEM` / `openssl rsa -pubout` produce.
+pub fn generate_key_pair(bits: usize) -> Result<(String, String), StandInError> {
+    let private = RsaPrivateKey::new(&mut rand::rngs::OsRng, bits)
+        .map_err(|e| StandInError::Demo(format!("RSA key generation failed: {e}")))?;
+    key_pair_pems(&private)
+}
+
+fn key_pair_pems(private: &RsaPrivateKey) -> Result<(String, String), StandInError> {
+    let private_pem = private
+        .to_pkcs1_pem(LineEnding::LF)
+        .map_err(|e| StandInError::Demo(e.to_string()))?
+        .to_string();
+    let public_pem = RsaPublicKey::from(private)
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| StandInError::Demo(e.to_string()))?;
+    Ok((private_pem, public_pem))
+}
+
+/// Registers the demo partner, reusing the key and token of an earlier run's file (the
+/// emulator starts empty each run, the file survives), and writes the file.
+pub async fn seed(
+    partners: &Partners,
+    base_url: &str,
+    file: Option<&Path>,
+) -> Result<DemoPartner, StandInError> {
+    let previous: Option<DemoPartner> = file
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .and_then(|text| serde_json::from_str(&text).ok());
+    let (private_key_pem, public_key_pem, token) = match previous {
+        Some(p) if RsaPrivateKey::from_pkcs1_pem(&p.private_key_pem).is_ok() => {
+            let private = RsaPrivateKey::from_pkcs1_pem(&p.private_key_pem)
+                .map_err(|e| StandInError::Demo(e.to_string()))?;
+            let (private_pem, public_pem) = key_pair_pems(&private)?;
+            (private_pem, public_pem, Some(p.partner_token))
+        }
+        _ => {
+            let (private_pem, public_pem) = generate_key_pair(2048)?;
+            (private_pem, public_pem, None)
+        }
+    };
+    let registration = partners
+        .register("Demo Partner", &public_key_pem, token)
+        .await
+        .map_err(|e| StandInError::Demo(e.to_string()))?;
+    let demo = DemoPartner {
+        base_url: base_url.to_owned(),
+        partner_id: registration.partner_id,
+        partner_token: registration.partner_token,
+        kid: registration.kid,
+        private_key_pem,
+        public_key_pem,
+    };
+    if let Some(file) = file {
+        if let Some(dir) = file.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StandInError::Demo(e.to_string()))?;
+        }
+        let text =
+            serde_json::to_string_pretty(&demo).map_err(|e| StandInError::Demo(e.to_string()))?;
+        std::fs::write(file, text)
+            .map_err(|e| StandInError::Demo(format!("{}: {e}", file.display())))?;
+    }
+    Ok(demo)
+}
