@@ -157,3 +157,161 @@ fn jwt_alg(jwt: &str) -> Option<String> {
     let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     value.get("alg")?.as_str().map(str::to_owned)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    const KEY_A: &str = include_str!("../../tests/fixtures/keys/partner-a.key");
+    const PUB_A: &str = include_str!("../../tests/fixtures/keys/partner-a.key.pub");
+    const KEY_B: &str = include_str!("../../tests/fixtures/keys/partner-b.key");
+    const PUB_B: &str = include_str!("../../tests/fixtures/keys/partner-b.key.pub");
+
+    fn key(kid: &str, pem: &str) -> PartnerKey {
+        PartnerKey {
+            kid: kid.into(),
+            public_key_pem: pem.into(),
+            added_at: String::new(),
+        }
+    }
+
+    fn verifier() -> PayloadVerifier {
+        PayloadVerifier::new(Duration::from_secs(3600), Duration::from_secs(60))
+    }
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+
+    fn sign_with(header: Header, private_pem: &str, claims: serde_json::Value) -> String {
+        let key = EncodingKey::from_rsa_pem(private_pem.as_bytes()).unwrap();
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    }
+
+    fn sign(claims: serde_json::Value) -> String {
+        sign_with(Header::new(Algorithm::RS512), KEY_A, claims)
+    }
+
+    fn fresh_claims() -> serde_json::Value {
+        let t = now().unix_timestamp();
+        json!({"url": "my-shop.com", "iat": t, "exp": t + 3600})
+    }
+
+    #[test]
+    fn accepts_rs512_signed_by_the_registered_key() {
+        let claims = verifier()
+            .verify(&sign(fresh_claims()), &[key("key-1", PUB_A)], now())
+            .unwrap();
+        assert_eq!(claims["url"], "my-shop.com");
+    }
+
+    #[test]
+    fn rejects_another_partners_key() {
+        let jwt = sign_with(Header::new(Algorithm::RS512), KEY_B, fresh_claims());
+        assert_eq!(
+            verifier().verify(&jwt, &[key("key-1", PUB_A)], now()),
+            Err(PayloadError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn rotation_finds_the_key_by_kid_or_by_trying_each() {
+        let keys = [key("key-1", PUB_A), key("key-2", PUB_B)];
+        let mut header = Header::new(Algorithm::RS512);
+        header.kid = Some("key-2".into());
+        assert!(
+            verifier()
+                .verify(&sign_with(header, KEY_B, fresh_claims()), &keys, now())
+                .is_ok()
+        );
+        let no_kid = sign_with(Header::new(Algorithm::RS512), KEY_B, fresh_claims());
+        assert!(verifier().verify(&no_kid, &keys, now()).is_ok());
+    }
+
+    #[test]
+    fn rejects_alg_none() {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let body = URL_SAFE_NO_PAD.encode(fresh_claims().to_string());
+        let jwt = format!("{header}.{body}.");
+        assert!(matches!(
+            verifier().verify(&jwt, &[key("key-1", PUB_A)], now()),
+            Err(PayloadError::WrongAlgorithm(_))
+        ));
+    }
+
+    #[test]
+    fn rejects_hs512_signed_with_the_public_key_as_secret() {
+        let key_hs = EncodingKey::from_secret(PUB_A.as_bytes());
+        let jwt =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS512), &fresh_claims(), &key_hs).unwrap();
+        assert!(matches!(
+            verifier().verify(&jwt, &[key("key-1", PUB_A)], now()),
+            Err(PayloadError::WrongAlgorithm(_))
+        ));
+    }
+
+    #[test]
+    fn rejects_other_rsa_algorithms() {
+        let jwt = sign_with(Header::new(Algorithm::RS256), KEY_A, fresh_claims());
+        assert!(matches!(
+            verifier().verify(&jwt, &[key("key-1", PUB_A)], now()),
+            Err(PayloadError::WrongAlgorithm(_))
+        ));
+    }
+
+    #[test]
+    fn requires_exp_and_refuses_expired_payloads() {
+        let t = now().unix_timestamp();
+        let keys = [key("key-1", PUB_A)];
+        assert_eq!(
+            verifier().verify(&sign(json!({"iat": t})), &keys, now()),
+            Err(PayloadError::MissingExpiry)
+        );
+        let expired = sign(json!({"iat": t - 7200, "exp": t - 3600}));
+        assert_eq!(
+            verifier().verify(&expired, &keys, now()),
+            Err(PayloadError::Expired)
+        );
+        // Within the clock skew an expiry just passed is still accepted.
+        let just = sign(json!({"iat": t - 3600, "exp": t - 30}));
+        assert!(verifier().verify(&just, &keys, now()).is_ok());
+    }
+
+    #[test]
+    fn refuses_payloads_that_live_too_long() {
+        let t = now().unix_timestamp();
+        let keys = [key("key-1", PUB_A)];
+        let long = sign(json!({"iat": t, "exp": t + 2 * 3600}));
+        assert!(matches!(
+            verifier().verify(&long, &keys, now()),
+            Err(PayloadError::LifetimeTooLong { .. })
+        ));
+        // Without iat, the remaining lifetime counts.
+        let far = sign(json!({"exp": t + 2 * 3600}));
+        assert!(matches!(
+            verifier().verify(&far, &keys, now()),
+            Err(PayloadError::LifetimeTooLong { .. })
+        ));
+        let future = sign(json!({"iat": t + 600, "exp": t + 1200}));
+        assert_eq!(
+            verifier().verify(&future, &keys, now()),
+            Err(PayloadError::IssuedInFuture)
+        );
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        let keys = [key("key-1", PUB_A)];
+        assert!(matches!(
+            verifier().verify("not a jwt", &keys, now()),
+            Err(PayloadError::Malformed(_))
+        ));
+        assert!(matches!(
+            verifier().verify("", &keys, now()),
+            Err(PayloadError::Malformed(_))
+        ));
+    }
+}

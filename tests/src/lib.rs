@@ -1,1 +1,170 @@
+//! Helpers for the end-to-end tests: start the local stand-in, sign payloads the way
+//! the contract's Node.js example does, call the hub over HTTP.
 
+use std::{path::PathBuf, time::Duration};
+
+use hub_local::{Options, StandIn};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::Value;
+
+pub const PARTNER_A_KEY: &str = include_str!("../fixtures/keys/partner-a.key");
+pub const PARTNER_A_PUB: &str = include_str!("../fixtures/keys/partner-a.key.pub");
+pub const PARTNER_B_KEY: &str = include_str!("../fixtures/keys/partner-b.key");
+pub const PARTNER_B_PUB: &str = include_str!("../fixtures/keys/partner-b.key.pub");
+
+pub const DOMAINS_PATH: &str = "/api/v0/partners/domains";
+
+/// The repository's `events/` directory.
+pub fn events_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../events")
+}
+
+/// A sample from `events/`, parsed.
+pub fn sample(path: &str) -> Value {
+    let file = events_dir().join(path);
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
+
+/// `jwt.sign(data, key, { algorithm: 'RS512', expiresIn })`: adds `iat` and `exp`.
+pub fn sign_rs512(private_pem: &str, claims: &Value, expires_in: i64) -> String {
+    let mut claims = claims.clone();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    claims["iat"] = now.into();
+    claims["exp"] = (now + expires_in).into();
+    sign_raw(Header::new(Algorithm::RS512), private_pem, &claims)
+}
+
+/// Signs exactly the given claims with the given header.
+pub fn sign_raw(header: Header, private_pem: &str, claims: &Value) -> String {
+    let key = EncodingKey::from_rsa_pem(private_pem.as_bytes()).expect("test key");
+    jsonwebtoken::encode(&header, claims, &key).expect("signing")
+}
+
+/// The contract's "object to sign" for a shop, from `events/`, with another host.
+pub fn shop_claims(host: &str) -> Value {
+    let mut claims = sample("partner-api/provision-domain.claims.json");
+    claims["url"] = host.into();
+    claims
+}
+
+/// A partner registered with the hub for a test.
+#[derive(Debug, Clone)]
+pub struct TestPartner {
+    pub id: shared::domain::PartnerId,
+    pub token: String,
+    pub private_key: &'static str,
+}
+
+pub struct TestHub {
+    pub stand_in: StandIn,
+    pub http: reqwest::Client,
+}
+
+impl TestHub {
+    /// A stand-in of its own (own resources, free port) on the process's emulator.
+    pub async fn start(label: &str) -> Self {
+        let prefix = format!(
+            "{label}-{}",
+            shared::secrets::random_hex16().get(..8).unwrap_or("x")
+        );
+        let emulator = hub_local::start_emulator(true).await.expect("emulator");
+        let stand_in = hub_local::start(Options::for_tests(&prefix), emulator)
+            .await
+            .expect("stand-in");
+        Self {
+            stand_in,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.stand_in.base_url)
+    }
+
+    pub async fn register(
+        &self,
+        name: &str,
+        public_pem: &str,
+        private_pem: &'static str,
+    ) -> TestPartner {
+        let reg = self
+            .stand_in
+            .hub
+            .partners
+            .register(name, public_pem, None)
+            .await
+            .expect("register");
+        TestPartner {
+            id: reg.partner_id,
+            token: reg.partner_token,
+            private_key: private_pem,
+        }
+    }
+
+    /// POSTs a body to the provisioning route with the contract's own headers.
+    pub async fn post_domains(&self, token: Option<&str>, body: String) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(self.url(DOMAINS_PATH))
+            .header("content-type", "application-json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.header("x-rlv-partner-token", token);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("non-JSON response {status}: {text}"));
+        (status, json)
+    }
+
+    /// Provisions a shop as `partner` with a payload signed like the contract's example.
+    pub async fn provision(&self, partner: &TestPartner, claims: &Value) -> (u16, Value) {
+        let jwt = sign_rs512(partner.private_key, claims, 3600);
+        self.post_domains(
+            Some(&partner.token),
+            serde_json::json!({ "payload": jwt }).to_string(),
+        )
+        .await
+    }
+
+    /// Fires a schedule of the template now.
+    pub async fn fire_schedule(&self, name: &str) -> Value {
+        let response = self
+            .http
+            .post(self.url(&format!("/_local/schedules/{name}")))
+            .send()
+            .await
+            .expect("fire");
+        assert!(
+            response.status().is_success(),
+            "schedule {name}: {}",
+            response.status()
+        );
+        response.json().await.expect("schedule result")
+    }
+
+    pub async fn stop(self) {
+        self.stand_in.stop().await;
+    }
+}
+
+/// Polls `check` until it returns `Some`, for at most `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if tokio::time::Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

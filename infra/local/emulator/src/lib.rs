@@ -155,3 +155,21 @@ fn free_port() -> Result<u16, EmulatorError> {
         .map(|a| a.port())
         .map_err(|e| EmulatorError::Start(e.to_string()))
 }
+
+/// For storage and handler tests: the process's shared emulator with a fresh copy of
+/// the template's resources under a unique prefix.
+pub async fn test_resources(label: &str) -> Result<(SdkConfig, LocalResources), EmulatorError> {
+    let emulator = tokio::task::spawn_blocking(Emulator::shared)
+        .await
+        .map_err(|e| EmulatorError::Start(e.to_string()))??;
+    let sdk = emulator.sdk_config().await;
+    let template = Template::load(&project_root().join("infra/template.yaml"))?;
+    let suffix: u32 = std::process::id()
+        ^ (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0));
+    let resources =
+        LocalResources::create(&sdk, &template, &format!("{label}-{suffix:08x}")).await?;
+    Ok((sdk, resources))
+}

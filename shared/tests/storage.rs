@@ -1,0 +1,263 @@
+//! Storage, outbox and service tests against the DynamoDB/EventBridge/KMS emulator.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use shared::{
+    Config, Hub,
+    accounts::{AccountError, ShopProfile},
+    clock,
+    domain::{AccountId, CurrencyCode, Email, Locale, Platform, ShopDomain, ShopName, TzOffset},
+    events::HubEvent,
+    store::{Keys, Query, Record, StoreError},
+    timeline::Appended,
+};
+
+const PUB_A: &str = include_str!("../../tests/fixtures/keys/partner-a.key.pub");
+const PUB_B: &str = include_str!("../../tests/fixtures/keys/partner-b.key.pub");
+
+async fn hub(label: &str) -> Hub {
+    let (sdk, resources) = hub_emulator::test_resources(label).await.expect("emulator");
+    let config = Config::from_lookup(|name| match name {
+        "TABLE_NAME" => resources.lookup("HubTable", None),
+        "EVENT_BUS_NAME" => resources.lookup("HubEventBus", None),
+        "KMS_KEY_ID" => resources.lookup("SecretsKey", None),
+        _ => None,
+    })
+    .unwrap();
+    Hub::new(config, &sdk)
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Note {
+    group: String,
+    n: u32,
+    text: String,
+}
+
+impl Record for Note {
+    fn keys(&self) -> Keys {
+        Keys::new(format!("NOTE#{}", self.group), format!("N#{:04}", self.n))
+    }
+}
+
+fn note(group: &str, n: u32) -> Note {
+    Note {
+        group: group.into(),
+        n,
+        text: format!("note {n}"),
+    }
+}
+
+fn profile(host: &str) -> ShopProfile {
+    ShopProfile {
+        domain: ShopDomain::parse(host).unwrap(),
+        name: ShopName::parse("My Shop").unwrap(),
+        currency_code: CurrencyCode::parse("USD").unwrap(),
+        contact_email: Email::parse("hello@releva.ai").unwrap(),
+        timezone_offset: TzOffset::parse("+0300").unwrap(),
+        locale: Locale::parse("en").unwrap(),
+        platform: Platform::Custom,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conditional_put_get_and_paginated_query() {
+    let hub = hub("store").await;
+    let table = &hub.table;
+    table.put_new(&note("a", 1)).await.unwrap();
+    assert!(matches!(
+        table.put_new(&note("a", 1)).await,
+        Err(StoreError::ConditionFailed)
+    ));
+    assert_eq!(
+        table.get::<Note>(&note("a", 1).keys()).await.unwrap(),
+        Some(note("a", 1))
+    );
+    assert_eq!(table.get::<Note>(&note("a", 2).keys()).await.unwrap(), None);
+
+    for n in 2..=25 {
+        table.put(&note("a", n)).await.unwrap();
+    }
+    // Pages of 10 are followed to the end.
+    let all: Vec<Note> = table
+        .query_all(&Query::partition("NOTE#a").page_size(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        all.iter().map(|n| n.n).collect::<Vec<_>>(),
+        (1..=25).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_writes_all_or_nothing() {
+    let hub = hub("txn").await;
+    let table = &hub.table;
+    table.put_new(&note("t", 1)).await.unwrap();
+    let writes = vec![
+        table.put_in_transaction(&note("t", 2), true).unwrap(),
+        table.put_in_transaction(&note("t", 1), true).unwrap(), // exists: cancels all
+    ];
+    assert!(matches!(
+        table.transact(writes).await,
+        Err(StoreError::TransactionConditionFailed { index: 1 })
+    ));
+    assert_eq!(table.get::<Note>(&note("t", 2).keys()).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn partners_authenticate_by_token_only() {
+    let hub = hub("partners").await;
+    let reg = hub.partners.register("Acme", PUB_A, None).await.unwrap();
+    let partner = hub
+        .partners
+        .authenticate(Some(&reg.partner_token))
+        .await
+        .unwrap();
+    assert_eq!(partner.id, reg.partner_id);
+    assert_ne!(
+        partner.token_hash, reg.partner_token,
+        "only the hash is stored"
+    );
+    assert!(hub.partners.authenticate(Some("pt_wrong")).await.is_err());
+    assert!(hub.partners.authenticate(None).await.is_err());
+    assert!(
+        hub.partners
+            .register("Bad", "not a key", None)
+            .await
+            .is_err()
+    );
+
+    let kid = hub.partners.add_key(reg.partner_id, PUB_B).await.unwrap();
+    let partner = hub.partners.get(reg.partner_id).await.unwrap().unwrap();
+    assert_eq!(partner.keys.len(), 2);
+    hub.partners.remove_key(reg.partner_id, &kid).await.unwrap();
+    assert_eq!(
+        hub.partners
+            .get(reg.partner_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .keys
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioning_is_unique_per_shop_and_seals_credentials() {
+    let hub = hub("accounts").await;
+    let a = hub.partners.register("A", PUB_A, None).await.unwrap();
+    let b = hub.partners.register("B", PUB_B, None).await.unwrap();
+    let partner_a = hub.partners.get(a.partner_id).await.unwrap().unwrap();
+    let partner_b = hub.partners.get(b.partner_id).await.unwrap().unwrap();
+
+    let first = hub
+        .accounts
+        .provision_shop(&partner_a, profile("Shop-One.com"))
+        .await
+        .unwrap();
+    assert!(first.created);
+    let id = AccountId::for_shop(&ShopDomain::parse("shop-one.com").unwrap());
+    let stored = hub.accounts.get(id).await.unwrap().unwrap();
+    assert!(
+        !stored
+            .credentials
+            .access_token
+            .contains(&first.credentials.access_token)
+    );
+    assert!(
+        !stored
+            .credentials
+            .secret_key
+            .contains(&first.credentials.secret_key)
+    );
+
+    let again = hub
+        .accounts
+        .provision_shop(&partner_a, profile("shop-one.com"))
+        .await
+        .unwrap();
+    assert!(!again.created);
+    assert_eq!(again.credentials, first.credentials);
+    assert_eq!(again.account.pages, first.account.pages);
+
+    let taken = hub
+        .accounts
+        .provision_shop(&partner_b, profile("shop-one.com"))
+        .await;
+    assert!(matches!(taken, Err(AccountError::ShopTaken(_))));
+    assert_eq!(
+        hub.accounts
+            .list_for_partner(a.partner_id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        hub.accounts
+            .list_for_partner(b.partner_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The event was published right after the commit: nothing is left in the outbox.
+    let report = hub
+        .outbox
+        .sweep_older_than(clock::now(), Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(report.found, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sweep_publishes_what_a_crash_left_in_the_outbox() {
+    let hub = hub("outbox").await;
+    // Committed changes whose publish never happened (the process died after commit).
+    for i in 0..13 {
+        let mut event = HubEvent::new("account.provisioned", serde_json::json!({"i": i}));
+        event.occurred_at = clock::now() - Duration::from_secs(120);
+        let (_, write) = hub.outbox.stage(&event).unwrap();
+        hub.table.transact(vec![write]).await.unwrap();
+    }
+    // Fresh items are left to the request that wrote them.
+    let fresh = HubEvent::new("account.provisioned", serde_json::json!({}));
+    let (_, write) = hub.outbox.stage(&fresh).unwrap();
+    hub.table.transact(vec![write]).await.unwrap();
+
+    let report = hub.outbox.sweep(clock::now()).await.unwrap();
+    assert_eq!(report.found, 13, "13 stale events, in two PutEvents chunks");
+    assert_eq!(report.published, 13);
+    let again = hub.outbox.sweep(clock::now()).await.unwrap();
+    assert_eq!(again.found, 0, "published events leave the outbox");
+    let later = hub
+        .outbox
+        .sweep(clock::now() + Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(
+        later.found, 1,
+        "the fresh one is swept once it is old enough"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timeline_appends_each_event_once() {
+    let hub = hub("timeline").await;
+    let account = AccountId::random();
+    let event = HubEvent::new("account.provisioned", serde_json::json!({"x": 1}));
+    assert_eq!(
+        hub.timeline.append(account, &event).await.unwrap(),
+        Appended::New
+    );
+    assert_eq!(
+        hub.timeline.append(account, &event).await.unwrap(),
+        Appended::Duplicate
+    );
+    let entries = hub.timeline.list(account).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].event_type, "account.provisioned");
+}
