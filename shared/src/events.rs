@@ -178,12 +178,47 @@ impl EventPublisher {
                 }
             }
         }
-        if accepted.is_empty() && !events.is_empty() {
-            if let Some(err) = last_error {
-                return Err(EventError::EventBridge(err));
-            }
+        if let Some(err) = last_error.filter(|_| accepted.is_empty() && !events.is_empty()) {
+            return Err(EventError::EventBridge(err));
         }
         Ok(accepted)
+    }
+}
+
+impl EventPublisher {
+    /// Puts one event as it is (source included): replaying a dead letter.
+    pub async fn put_one(
+        &self,
+        source: &str,
+        detail_type: &str,
+        detail: &str,
+    ) -> Result<(), EventError> {
+        let entry = PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus_name)
+            .source(source)
+            .detail_type(detail_type)
+            .detail(detail)
+            .build();
+        let out = self
+            .client
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .map_err(|e| {
+                EventError::EventBridge(
+                    aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string(),
+                )
+            })?;
+        match out
+            .entries
+            .unwrap_or_default()
+            .first()
+            .and_then(|e| e.error_code.clone())
+        {
+            Some(code) => Err(EventError::EventBridge(code)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -198,7 +233,7 @@ pub struct SweepReport {
 #[derive(Clone, Debug)]
 pub struct Outbox {
     table: Table,
-    publisher: EventPublisher,
+    pub publisher: EventPublisher,
 }
 
 impl Outbox {

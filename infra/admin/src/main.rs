@@ -1,1 +1,218 @@
-fn main() {}
+//! `hub-admin`: the operator's path into the hub. It talks to the table and the bus
+//! named by `TABLE_NAME`, `EVENT_BUS_NAME` and `KMS_KEY_ID` with the usual AWS
+//! credentials; against the local stand-in, load `.hub/local.env` first:
+//!
+//! ```sh
+//! set -a; . .hub/local.env; set +a
+//! cargo run -p hub-admin -- register-partner --name "Acme" --public-key jwtRS256.key.pub
+//! ```
+
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use shared::{
+    Hub,
+    domain::{AccountId, PartnerId},
+};
+
+#[derive(Parser)]
+#[command(
+    version,
+    about = "Operate Partner Hub: partners, keys, timelines, dead letters"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Registers a partner with its RSA public key (PEM); prints its partner token once.
+    RegisterPartner {
+        #[arg(long)]
+        name: String,
+        /// The partner's public key file (`openssl rsa -pubout` output).
+        #[arg(long)]
+        public_key: PathBuf,
+    },
+    /// Adds a public key for rotation; the partner names it with the JWT header `kid`.
+    AddKey {
+        #[arg(long)]
+        partner: String,
+        #[arg(long)]
+        public_key: PathBuf,
+    },
+    /// Retires a public key.
+    RemoveKey {
+        #[arg(long)]
+        partner: String,
+        #[arg(long)]
+        kid: String,
+    },
+    /// Prints an account's timeline.
+    Timeline {
+        #[arg(long)]
+        account: String,
+    },
+    /// Lists the events parked as dead letters.
+    DeadLetters,
+    /// Signs a payload the way the contract's Node.js example does (RS512, `iat`, `exp`);
+    /// prints the JWT. Needs no AWS settings.
+    Sign {
+        /// The claims to sign (a JSON file, e.g. events/partner-api/provision-domain.claims.json).
+        #[arg(long)]
+        claims: PathBuf,
+        /// The partner's private key (PEM). Defaults to the local demo partner's key.
+        #[arg(long)]
+        private_key: Option<PathBuf>,
+        /// Lifetime in seconds (the hub accepts at most 3600 by default).
+        #[arg(long, default_value_t = 3600)]
+        expires_in: i64,
+        /// Key id to put in the JWT header (after a rotation).
+        #[arg(long)]
+        kid: Option<String>,
+    },
+    /// Puts a dead letter back on the hub's bus (after the cause was fixed) and removes it.
+    Replay {
+        /// The dead letter's id (see `dead-letters`).
+        id: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Sign {
+        claims,
+        private_key,
+        expires_in,
+        kid,
+    } = &cli.command
+    {
+        return match sign(claims, private_key.as_deref(), *expires_in, kid.clone()) {
+            Ok(jwt) => {
+                println!("{jwt}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("hub-admin: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let hub = match Hub::from_env().await {
+        Ok(hub) => hub,
+        Err(e) => {
+            eprintln!("hub-admin: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&hub, cli.command).await {
+        Ok(output) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&output).unwrap_or_default()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hub-admin: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn sign(
+    claims: &Path,
+    private_key: Option<&Path>,
+    expires_in: i64,
+    kid: Option<String>,
+) -> Result<String> {
+    let mut claims: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(claims)?)?;
+    let pem = match private_key {
+        Some(path) => std::fs::read_to_string(path)?,
+        None => {
+            let demo = std::fs::read_to_string(".hub/demo-partner.json")
+                .map_err(|e| format!(".hub/demo-partner.json ({e}); run `cargo run -p hub-local` first or pass --private-key"))?;
+            let demo: serde_json::Value = serde_json::from_str(&demo)?;
+            demo["private_key_pem"]
+                .as_str()
+                .ok_or("the demo file has no private_key_pem")?
+                .to_owned()
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs() as i64;
+    claims["iat"] = now.into();
+    claims["exp"] = (now + expires_in).into();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS512);
+    header.kid = kid;
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes())?;
+    Ok(jsonwebtoken::encode(&header, &claims, &key)?)
+}
+
+async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
+    Ok(match command {
+        Command::RegisterPartner { name, public_key } => {
+            let pem = std::fs::read_to_string(&public_key)?;
+            let reg = hub.partners.register(&name, &pem, None).await?;
+            json!({"partnerId": reg.partner_id, "partnerToken": reg.partner_token, "kid": reg.kid,
+                   "note": "the token is shown only now; the hub keeps its hash"})
+        }
+        Command::AddKey {
+            partner,
+            public_key,
+        } => {
+            let pem = std::fs::read_to_string(&public_key)?;
+            let kid = hub
+                .partners
+                .add_key(PartnerId::parse(&partner)?, &pem)
+                .await?;
+            json!({"partnerId": partner, "kid": kid})
+        }
+        Command::RemoveKey { partner, kid } => {
+            hub.partners
+                .remove_key(PartnerId::parse(&partner)?, &kid)
+                .await?;
+            json!({"partnerId": partner, "removed": kid})
+        }
+        Command::Timeline { account } => {
+            let entries = hub.timeline.list(AccountId::parse(&account)?).await?;
+            serde_json::to_value(entries)?
+        }
+        Command::DeadLetters => serde_json::to_value(hub.dead_letters.list().await?)?,
+        Command::Sign { .. } => unreachable!("handled before the hub is built"),
+        Command::Replay { id } => {
+            let letters = hub.dead_letters.list().await?;
+            let letter = letters
+                .iter()
+                .find(|l| l.id == id)
+                .ok_or_else(|| format!("no dead letter {id}"))?;
+            let event: serde_json::Value = serde_json::from_str(&letter.payload)?;
+            let field = |name: &str| event.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+            let (Some(source), Some(detail_type)) = (field("source"), field("detail-type")) else {
+                return Err(
+                    "the dead letter is not an EventBridge event; it cannot be replayed".into(),
+                );
+            };
+            let detail = event
+                .get("detail")
+                .cloned()
+                .unwrap_or(json!({}))
+                .to_string();
+            hub.outbox
+                .publisher
+                .put_one(&source, &detail_type, &detail)
+                .await?;
+            hub.dead_letters.remove(letter).await?;
+            json!({"replayed": id})
+        }
+    })
+}

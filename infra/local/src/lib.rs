@@ -124,6 +124,24 @@ pub struct StandIn {
 }
 
 impl StandIn {
+    /// Environment lines that point the AWS SDK and `hub-admin` at this stand-in.
+    pub fn env_lines(&self) -> String {
+        let config = &self.hub.config;
+        [
+            ("TABLE_NAME", config.table_name.as_str()),
+            ("EVENT_BUS_NAME", config.event_bus_name.as_str()),
+            ("KMS_KEY_ID", config.kms_key_id.as_str()),
+            ("AWS_ENDPOINT_URL", self.emulator_endpoint.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+        ]
+        .iter()
+        .map(|(k, v)| format!("{k}={v}\n"))
+        .collect()
+    }
+
     /// Stops serving, polling and timers (an owned emulator stops when dropped).
     pub async fn stop(self) {
         let _ = self.shutdown.send(true);

@@ -19,6 +19,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "  demo partner: {} (token, private key, base URL)",
             file.display()
         );
+        let env_file = file.with_file_name("local.env");
+        std::fs::write(&env_file, stand_in.env_lines())?;
+        println!(
+            "  AWS settings for hub-admin and the AWS CLI: {}",
+            env_file.display()
+        );
     }
     println!("Ctrl-C stops everything.");
     tokio::signal::ctrl_c().await?;

@@ -260,22 +260,23 @@ async fn create_table(
         );
     }
     request.send().await.map_err(err_text)?;
-    if let Some(ttl) = props.get("TimeToLiveSpecification") {
-        if let Some(attr) = ttl.get("AttributeName").and_then(Value::as_str) {
-            client
-                .update_time_to_live()
-                .table_name(name)
-                .time_to_live_specification(
-                    TimeToLiveSpecification::builder()
-                        .attribute_name(attr)
-                        .enabled(true)
-                        .build()
-                        .map_err(|e| e.to_string())?,
-                )
-                .send()
-                .await
-                .map_err(err_text)?;
-        }
+    let ttl_attribute = props
+        .get("TimeToLiveSpecification")
+        .and_then(|ttl| ttl.get("AttributeName"))
+        .and_then(Value::as_str);
+    if let Some(attr) = ttl_attribute {
+        let spec = TimeToLiveSpecification::builder()
+            .attribute_name(attr)
+            .enabled(true)
+            .build()
+            .map_err(|e| e.to_string())?;
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+            .map_err(err_text)?;
     }
     Ok(())
 }

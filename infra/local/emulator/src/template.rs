@@ -283,7 +283,7 @@ Resources:
     Properties:
       Environment: {Variables: {EXTRA: !Sub "x-${Stage}-${HubTable.Arn}"}}
       Events:
-        Provision: {Type: HttpApi, Properties: {Path: /a/{id}, Method: post}}
+        Provision: {Type: HttpApi, Properties: {Path: "/a/{id}", Method: post}}
         Hub: {Type: EventBridgeRule, Properties: {EventBusName: !Ref Bus, Pattern: {source: [partner-hub]}}}
         Tick: {Type: ScheduleV2, Properties: {ScheduleExpression: rate(1 minute)}}
 "#;
