@@ -27,6 +27,8 @@ const CONFLICT_RETRIES: usize = 5;
 pub enum AccountError {
     #[error("the shop {0} belongs to another partner")]
     ShopTaken(ShopDomain),
+    #[error("this account has no integration credentials")]
+    NoCredentials,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -61,6 +63,19 @@ pub enum AccountKind {
     Customer,
 }
 
+/// Who invoices an account's subscriptions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingOwner {
+    /// The hub's own payment and invoice features apply.
+    #[default]
+    Hub,
+    /// The partner invoices its customer (usage records go to the partner).
+    Partner,
+    /// A marketplace collects payment; the hub's payment features are off.
+    Marketplace,
+}
+
 /// Secrets the hub must present again, sealed with KMS (see `secrets`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SealedCredentials {
@@ -77,7 +92,13 @@ pub struct Account {
     pub status: AccountStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shop: Option<ShopProfile>,
-    pub credentials: SealedCredentials,
+    /// Shops get credentials for the standard integration; other kinds may have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<SealedCredentials>,
+    /// Who bills this account. Accounts that came through a marketplace are billed by it,
+    /// so the hub's own payment and invoice features are off for them.
+    #[serde(default)]
+    pub billing: BillingOwner,
     #[serde(default)]
     pub pages: Vec<Page>,
     pub created_at: String,
@@ -186,10 +207,11 @@ impl Accounts {
                     })
                     .collect(),
                 shop: Some(profile.clone()),
-                credentials: SealedCredentials {
+                billing: BillingOwner::Hub,
+                credentials: Some(SealedCredentials {
                     access_token,
                     secret_key,
-                },
+                }),
                 created_at: now.clone(),
                 updated_at: now,
             };
@@ -249,11 +271,14 @@ impl Accounts {
 
     pub async fn open_credentials(&self, account: &Account) -> Result<Credentials, AccountError> {
         let record = account.id.to_string();
+        let sealed = account
+            .credentials
+            .as_ref()
+            .ok_or(AccountError::NoCredentials)?;
         let (access_token, secret_key) = tokio::try_join!(
             self.sealer
-                .open(&account.credentials.access_token, &record, "accessToken"),
-            self.sealer
-                .open(&account.credentials.secret_key, &record, "secretKey"),
+                .open(&sealed.access_token, &record, "accessToken"),
+            self.sealer.open(&sealed.secret_key, &record, "secretKey"),
         )?;
         Ok(Credentials {
             access_token,

@@ -36,9 +36,23 @@ pub struct PartnerKey {
     pub added_at: String,
 }
 
+/// What kind of caller a partner record is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartnerKind {
+    /// An integrator that calls the hub's partner APIs with signed payloads.
+    #[default]
+    Integrator,
+    /// A marketplace that posts its customers' lifecycle events to the hub's callback
+    /// (`/etvas-events`), authenticated by its token as a bearer key.
+    Marketplace,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Partner {
     pub id: PartnerId,
+    #[serde(default)]
+    pub kind: PartnerKind,
     pub name: String,
     pub token_hash: String,
     pub keys: Vec<PartnerKey>,
@@ -96,6 +110,7 @@ impl Partners {
         let kid = "key-1".to_owned();
         let partner = Partner {
             id: PartnerId::random(),
+            kind: PartnerKind::Integrator,
             name: name.to_owned(),
             token_hash: token_hash(&token),
             keys: vec![PartnerKey {
@@ -110,6 +125,34 @@ impl Partners {
             partner_id: partner.id,
             partner_token: token,
             kid,
+        })
+    }
+
+    /// Registers a marketplace: no keys, only a token it presents as a bearer key.
+    /// `token` lets an operator re-register a known token (the local demo).
+    pub async fn register_marketplace(
+        &self,
+        name: &str,
+        token: Option<String>,
+    ) -> Result<Registration, PartnerError> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(PartnerError::EmptyName);
+        }
+        let token = token.unwrap_or_else(|| random_token("mk_"));
+        let partner = Partner {
+            id: PartnerId::random(),
+            kind: PartnerKind::Marketplace,
+            name: name.to_owned(),
+            token_hash: token_hash(&token),
+            keys: Vec::new(),
+            created_at: clock::sortable(clock::now()),
+        };
+        self.table.put_new(&partner).await?;
+        Ok(Registration {
+            partner_id: partner.id,
+            partner_token: token,
+            kid: String::new(),
         })
     }
 
@@ -150,6 +193,20 @@ impl Partners {
             .table
             .get(&Keys::new(partner_pk(id), "PARTNER"))
             .await?)
+    }
+
+    /// The partner of `kind` a token belongs to; a token of another kind is unknown here.
+    pub async fn authenticate_kind(
+        &self,
+        token: Option<&str>,
+        kind: PartnerKind,
+    ) -> Result<Partner, PartnerError> {
+        let partner = self.authenticate(token).await?;
+        if partner.kind == kind {
+            Ok(partner)
+        } else {
+            Err(PartnerError::UnknownToken)
+        }
     }
 
     /// The partner a token belongs to (one query on GSI1), compared in constant time.

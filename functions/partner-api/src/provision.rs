@@ -14,6 +14,7 @@ use shared::{
     clock,
     domain::{CurrencyCode, Email, Locale, ParseError, Platform, ShopDomain, ShopName, TzOffset},
     http::{AnyJson, ApiError},
+    partners::PartnerKind,
     signed_payload::claims_into,
 };
 
@@ -134,7 +135,10 @@ pub async fn provision_domain(
     let token = headers
         .get(PARTNER_TOKEN_HEADER)
         .and_then(|v| v.to_str().ok());
-    let partner = hub.partners.authenticate(token).await?;
+    let partner = hub
+        .partners
+        .authenticate_kind(token, PartnerKind::Integrator)
+        .await?;
     let AnyJson(body) = body?;
     let jwt = match body.payload {
         Some(serde_json::Value::String(jwt)) => jwt,
