@@ -23,11 +23,21 @@ pub struct Config {
     pub max_payload_lifetime: Duration,
     /// Tolerated clock difference between a partner and the hub.
     pub clock_skew: Duration,
+    /// How long a marketplace subscription keeps access after a failed payment.
+    pub suspension_grace: Duration,
+    /// Which products each subscription tier gets (`TIER_PRODUCTS`, JSON).
+    pub tier_catalog: crate::subscriptions::TierCatalog,
+    /// Skip manual QA: a new subscription is approved and answered at once (`AUTO_APPROVE`).
+    pub auto_approve: bool,
+    /// Where the hub's public routes are served (`PUBLIC_BASE_URL`): installation snippets
+    /// load the widget script from here.
+    pub public_base_url: String,
 }
 
 impl Config {
     pub const DEFAULT_MAX_PAYLOAD_LIFETIME: Duration = Duration::from_secs(3600);
     pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
+    pub const DEFAULT_SUSPENSION_GRACE_DAYS: u64 = 7;
 
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -61,6 +71,41 @@ impl Config {
                 Self::DEFAULT_MAX_PAYLOAD_LIFETIME,
             )?,
             clock_skew: seconds("CLOCK_SKEW_SECONDS", Self::DEFAULT_CLOCK_SKEW)?,
+            suspension_grace: match get("SUSPENSION_GRACE_DAYS").filter(|v| !v.trim().is_empty()) {
+                None => Duration::from_secs(Self::DEFAULT_SUSPENSION_GRACE_DAYS * 86_400),
+                Some(v) => v
+                    .trim()
+                    .parse::<u64>()
+                    .map(|days| Duration::from_secs(days * 86_400))
+                    .map_err(|e| ConfigError::Invalid {
+                        name: "SUSPENSION_GRACE_DAYS",
+                        reason: format!("expected whole days: {e}"),
+                    })?,
+            },
+            tier_catalog: match get("TIER_PRODUCTS").filter(|v| !v.trim().is_empty()) {
+                None => crate::subscriptions::TierCatalog::default(),
+                Some(v) => crate::subscriptions::TierCatalog::from_json(&v).map_err(|reason| {
+                    ConfigError::Invalid {
+                        name: "TIER_PRODUCTS",
+                        reason,
+                    }
+                })?,
+            },
+            auto_approve: match get("AUTO_APPROVE").map(|v| v.trim().to_ascii_lowercase()) {
+                None => false,
+                Some(v) if v.is_empty() || v == "false" => false,
+                Some(v) if v == "true" => true,
+                Some(v) => {
+                    return Err(ConfigError::Invalid {
+                        name: "AUTO_APPROVE",
+                        reason: format!("expected true or false, got {v}"),
+                    });
+                }
+            },
+            public_base_url: get("PUBLIC_BASE_URL")
+                .map(|v| v.trim().trim_end_matches('/').to_owned())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "http://127.0.0.1:3000".to_owned()),
         })
     }
 }

@@ -59,6 +59,37 @@ impl DeadLetters {
         self.table.query_all(&Query::partition("DEADLETTER")).await
     }
 
+    /// Puts a parked EventBridge event back on the hub's bus, as it was received (its
+    /// cause fixed), and removes the letter. Returns false when there is no such letter.
+    pub async fn replay(
+        &self,
+        id: &str,
+        publisher: &crate::events::EventPublisher,
+    ) -> Result<bool, crate::events::EventError> {
+        let letters = self.list().await?;
+        let Some(letter) = letters.iter().find(|l| l.id == id) else {
+            return Ok(false);
+        };
+        let event: serde_json::Value = serde_json::from_str(&letter.payload)?;
+        let field = |name: &str| {
+            event
+                .get(name)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let detail = event
+            .get("detail")
+            .cloned()
+            .unwrap_or(serde_json::json!({}))
+            .to_string();
+        publisher
+            .put_one(&field("source"), &field("detail-type"), &detail)
+            .await?;
+        self.remove(letter).await?;
+        Ok(true)
+    }
+
     /// Removes a letter after it was replayed.
     pub async fn remove(&self, letter: &DeadLetter) -> Result<(), StoreError> {
         self.table.delete(&letter.keys()).await

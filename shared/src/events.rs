@@ -186,6 +186,11 @@ impl EventPublisher {
 }
 
 impl EventPublisher {
+    /// The EventBridge client, for publishing to other buses (partners').
+    pub fn client(&self) -> aws_sdk_eventbridge::Client {
+        self.client.clone()
+    }
+
     /// Puts one event as it is (source included): replaying a dead letter.
     pub async fn put_one(
         &self,

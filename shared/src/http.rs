@@ -12,8 +12,8 @@ use axum::{
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    accounts::AccountError, domain::ParseError, partners::PartnerError,
-    signed_payload::PayloadError, store::StoreError,
+    accounts::AccountError, domain::ParseError, marketplace::MarketplaceError,
+    partners::PartnerError, signed_payload::PayloadError, store::StoreError,
 };
 
 /// An error as a client sees it.
@@ -155,6 +155,43 @@ impl From<PayloadError> for ApiError {
     }
 }
 
+impl From<crate::subscriptions::SubscriptionError> for ApiError {
+    fn from(err: crate::subscriptions::SubscriptionError) -> Self {
+        use crate::subscriptions::SubscriptionError as E;
+        match err {
+            E::Invalid { field, message } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                format!("{field} {message}"),
+            )
+            .with_field(field),
+            E::UnknownCustomer(_) | E::UnknownAccount(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_customer", err.to_string())
+            }
+            E::Cancelled => ApiError::new(StatusCode::GONE, "account_cancelled", err.to_string()),
+            E::Store(e) => e.into(),
+            E::Event(e) => {
+                tracing::error!(error = %e, "event failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl From<crate::analytics::AnalyticsError> for ApiError {
+    fn from(err: crate::analytics::AnalyticsError) -> Self {
+        match err {
+            crate::analytics::AnalyticsError::Invalid { field, message } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                format!("{field} {message}"),
+            )
+            .with_field(field),
+            crate::analytics::AnalyticsError::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<AccountError> for ApiError {
     fn from(err: AccountError) -> Self {
         match err {
@@ -169,6 +206,73 @@ impl From<AccountError> for ApiError {
                 tracing::error!(error = %other, "account operation failed");
                 ApiError::internal()
             }
+        }
+    }
+}
+
+impl From<MarketplaceError> for ApiError {
+    fn from(err: MarketplaceError) -> Self {
+        use MarketplaceError as E;
+        let message = err.to_string();
+        let (status, code, field) = match err {
+            E::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json", None),
+            E::InvalidBody(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", None),
+            E::MissingField(field) => return ApiError::missing_field(&field),
+            E::InvalidField { field, .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                Some(field),
+            ),
+            E::UnknownEventType(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_event_type",
+                Some("event.type".to_owned()),
+            ),
+            E::UserPartnerIdMismatch { .. } => (
+                StatusCode::CONFLICT,
+                "user_partner_id_mismatch",
+                Some("user.partnerId".to_owned()),
+            ),
+            E::ProductPartnerIdMismatch { .. } => (
+                StatusCode::CONFLICT,
+                "product_partner_id_mismatch",
+                Some("data.product.partnerId".to_owned()),
+            ),
+            E::UnknownUser(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_user",
+                Some("user.id".to_owned()),
+            ),
+            E::UnknownProduct(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_product",
+                Some("data.product.id".to_owned()),
+            ),
+            E::UserDeleted(_) => (
+                StatusCode::CONFLICT,
+                "user_deleted",
+                Some("user.id".to_owned()),
+            ),
+            E::SubscriptionCancelled(_) => (
+                StatusCode::CONFLICT,
+                "subscription_cancelled",
+                Some("data.product.id".to_owned()),
+            ),
+            E::EventIdReused(_) => (
+                StatusCode::CONFLICT,
+                "event_id_reused",
+                Some("event.id".to_owned()),
+            ),
+            E::Store(e) => return e.into(),
+            E::Event(e) => {
+                tracing::error!(error = %e, "marketplace event failed");
+                return ApiError::internal();
+            }
+        };
+        let error = ApiError::new(status, code, message);
+        match field {
+            Some(field) => error.with_field(field),
+            None => error,
         }
     }
 }

@@ -5,6 +5,7 @@ use aws_config::SdkConfig;
 use crate::{
     Config,
     accounts::Accounts,
+    analytics::Analytics,
     aws::AwsClients,
     deadletter::DeadLetters,
     events::{EventPublisher, Outbox},
@@ -12,6 +13,7 @@ use crate::{
     secrets::SecretSealer,
     signed_payload::PayloadVerifier,
     store::Table,
+    subscriptions::Subscriptions,
     timeline::Timeline,
 };
 
@@ -25,6 +27,8 @@ pub struct Hub {
     pub timeline: Timeline,
     pub dead_letters: DeadLetters,
     pub payloads: PayloadVerifier,
+    pub subscriptions: Subscriptions,
+    pub analytics: Analytics,
 }
 
 impl Hub {
@@ -40,6 +44,13 @@ impl Hub {
             timeline: Timeline::new(table.clone()),
             dead_letters: DeadLetters::new(table.clone()),
             payloads: PayloadVerifier::new(config.max_payload_lifetime, config.clock_skew),
+            subscriptions: Subscriptions::new(
+                table.clone(),
+                outbox.clone(),
+                config.tier_catalog.clone(),
+                config.auto_approve,
+            ),
+            analytics: Analytics::new(table.clone()),
             outbox,
             table,
             config,

@@ -3,6 +3,7 @@
 //! authentication and the one error-to-HTTP mapping.
 
 pub mod accounts;
+pub mod analytics;
 pub mod aws;
 pub mod clock;
 pub mod config;
@@ -11,10 +12,12 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod hub;
+pub mod marketplace;
 pub mod partners;
 pub mod secrets;
 pub mod signed_payload;
 pub mod store;
+pub mod subscriptions;
 pub mod telemetry;
 pub mod timeline;
 

@@ -24,8 +24,30 @@ pub enum PartnerError {
     InvalidPublicKey,
     #[error("the partner name must not be empty")]
     EmptyName,
+    #[error("the event source {0} is registered to another partner")]
+    SourceTaken(String),
+    #[error("invalid event routing: {0}")]
+    InvalidRoute(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// How a partner talks to the hub over EventBridge: the `source` its events carry (the
+/// hub identifies the partner by it, never by the envelope's `account`) and the ARN of
+/// the partner's bus that receives the hub's answers. One item per source, so the
+/// lookup is one read and a source belongs to one partner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerRoute {
+    pub source: String,
+    pub partner_id: PartnerId,
+    pub partner_name: String,
+    pub bus_arn: String,
+}
+
+impl Record for PartnerRoute {
+    fn keys(&self) -> Keys {
+        Keys::new(format!("PARTNER_SOURCE#{}", self.source), "PARTNER_SOURCE")
+    }
 }
 
 /// A public key registered for a partner; `kid` selects it when a payload names one.
@@ -57,6 +79,16 @@ pub struct Partner {
     pub token_hash: String,
     pub keys: Vec<PartnerKey>,
     pub created_at: String,
+    /// The partner's EventBridge routing (`set_event_route`), if it uses events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_route: Option<EventRoute>,
+}
+
+/// The partner's side of EventBridge, as kept on its record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRoute {
+    pub source: String,
+    pub bus_arn: String,
 }
 
 impl Record for Partner {
@@ -119,6 +151,7 @@ impl Partners {
                 added_at: now.clone(),
             }],
             created_at: now,
+            event_route: None,
         };
         self.table.put_new(&partner).await?;
         Ok(Registration {
@@ -147,6 +180,7 @@ impl Partners {
             token_hash: token_hash(&token),
             keys: Vec::new(),
             created_at: clock::sortable(clock::now()),
+            event_route: None,
         };
         self.table.put_new(&partner).await?;
         Ok(Registration {
@@ -154,6 +188,84 @@ impl Partners {
             partner_token: token,
             kid: String::new(),
         })
+    }
+
+    /// Registers (or moves) the partner's EventBridge source and answer bus.
+    pub async fn set_event_route(
+        &self,
+        id: PartnerId,
+        source: &str,
+        bus_arn: &str,
+    ) -> Result<PartnerRoute, PartnerError> {
+        let source = source.trim();
+        let bus_arn = bus_arn.trim();
+        if source.is_empty()
+            || source.len() > 256
+            || source.starts_with("aws.")
+            || source == crate::events::HUB_EVENT_SOURCE
+        {
+            return Err(PartnerError::InvalidRoute(format!(
+                "'{source}' cannot be a partner's event source"
+            )));
+        }
+        if !bus_arn.starts_with("arn:aws:events:") || !bus_arn.contains(":event-bus/") {
+            return Err(PartnerError::InvalidRoute(format!(
+                "'{bus_arn}' is not an EventBridge bus ARN"
+            )));
+        }
+        let mut partner = self
+            .get(id)
+            .await?
+            .ok_or(PartnerError::UnknownPartner(id))?;
+        let route = PartnerRoute {
+            source: source.to_owned(),
+            partner_id: id,
+            partner_name: partner.name.clone(),
+            bus_arn: bus_arn.to_owned(),
+        };
+        let claim_is_new = match self.route_for_source(source).await? {
+            None => true,
+            Some(existing) if existing.partner_id == id => false,
+            Some(_) => return Err(PartnerError::SourceTaken(source.to_owned())),
+        };
+        let mut writes = vec![self.table.put_in_transaction(&route, claim_is_new)?];
+        if let Some(old) = partner
+            .event_route
+            .as_ref()
+            .filter(|old| old.source != source)
+        {
+            writes.push(self.table.delete_in_transaction(&Keys::new(
+                format!("PARTNER_SOURCE#{}", old.source),
+                "PARTNER_SOURCE",
+            ))?);
+        }
+        partner.event_route = Some(EventRoute {
+            source: source.to_owned(),
+            bus_arn: bus_arn.to_owned(),
+        });
+        writes.push(self.table.put_in_transaction(&partner, false)?);
+        match self.table.transact(writes).await {
+            Ok(()) => Ok(route),
+            // Another partner claimed the source meanwhile.
+            Err(StoreError::TransactionConditionFailed { .. }) => {
+                Err(PartnerError::SourceTaken(source.to_owned()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The partner whose events carry this `source`.
+    pub async fn route_for_source(
+        &self,
+        source: &str,
+    ) -> Result<Option<PartnerRoute>, PartnerError> {
+        Ok(self
+            .table
+            .get(&Keys::new(
+                format!("PARTNER_SOURCE#{source}"),
+                "PARTNER_SOURCE",
+            ))
+            .await?)
     }
 
     /// Adds a key for rotation; payloads may name it with the JWT header `kid`.

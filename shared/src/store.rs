@@ -109,7 +109,7 @@ impl Keys {
         self
     }
 
-    fn primary(&self) -> HashMap<String, AttributeValue> {
+    pub fn primary(&self) -> HashMap<String, AttributeValue> {
         HashMap::from([
             ("PK".to_owned(), AttributeValue::S(self.pk.clone())),
             ("SK".to_owned(), AttributeValue::S(self.sk.clone())),
@@ -280,6 +280,146 @@ impl Table {
         }
         let put = put.build().map_err(|e| StoreError::Dynamo(e.to_string()))?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// A put that is part of a transaction and only applies while the stored record still
+    /// has `revision = expected` (optimistic concurrency; `None`: the item must not exist).
+    pub fn put_revision_in_transaction<R: Record>(
+        &self,
+        record: &R,
+        expected: Option<u64>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut put = Put::builder()
+            .table_name(&self.name)
+            .set_item(Some(to_item(record)?));
+        put = match expected {
+            None => put.condition_expression("attribute_not_exists(PK)"),
+            Some(revision) => put
+                .condition_expression("revision = :expected")
+                .expression_attribute_values(":expected", AttributeValue::N(revision.to_string())),
+        };
+        let put = put.build().map_err(|e| StoreError::Dynamo(e.to_string()))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// Reads several records by key (`BatchGetItem`, 100 keys per request, unprocessed
+    /// keys retried); missing records are skipped. Order is not preserved.
+    pub async fn get_many<R: Record>(&self, keys: &[Keys]) -> Result<Vec<R>, StoreError> {
+        let mut records = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(100) {
+            let mut pending: Vec<HashMap<String, AttributeValue>> =
+                chunk.iter().map(Keys::primary).collect();
+            for attempt in 0..5u32 {
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                }
+                let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.name, request)
+                    .send()
+                    .await
+                    .map_err(StoreError::from_sdk)?;
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.name)
+                    .unwrap_or_default()
+                {
+                    records.push(from_item(item)?);
+                }
+                pending = out
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.name)
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+            if !pending.is_empty() {
+                return Err(StoreError::Dynamo(
+                    "BatchGetItem left keys unprocessed".into(),
+                ));
+            }
+        }
+        Ok(records)
+    }
+
+    /// Deletes every item of a partition (`Query` for the keys, `BatchWriteItem` in 25s).
+    /// Returns how many items were deleted.
+    pub async fn delete_partition(&self, pk: &str) -> Result<usize, StoreError> {
+        let mut deleted = 0;
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .projection_expression("PK, SK")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            let keys: Vec<HashMap<String, AttributeValue>> = out.items.unwrap_or_default();
+            deleted += keys.len();
+            for chunk in keys.chunks(25) {
+                let mut writes: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
+                    .iter()
+                    .map(|key| {
+                        let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
+                            .set_key(Some(key.clone()))
+                            .build()
+                            .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+                        Ok(aws_sdk_dynamodb::types::WriteRequest::builder()
+                            .delete_request(delete)
+                            .build())
+                    })
+                    .collect::<Result<_, StoreError>>()?;
+                for attempt in 0..5u32 {
+                    if writes.is_empty() {
+                        break;
+                    }
+                    if attempt > 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                    }
+                    let out = self
+                        .client
+                        .batch_write_item()
+                        .request_items(&self.name, std::mem::take(&mut writes))
+                        .send()
+                        .await
+                        .map_err(StoreError::from_sdk)?;
+                    writes = out
+                        .unprocessed_items
+                        .unwrap_or_default()
+                        .remove(&self.name)
+                        .unwrap_or_default();
+                }
+                if !writes.is_empty() {
+                    return Err(StoreError::Dynamo(
+                        "BatchWriteItem left deletes unprocessed".into(),
+                    ));
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(deleted),
+            }
+        }
+    }
+
+    /// The raw client, for modules with a specialised write (analytics counters).
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     pub fn delete_in_transaction(&self, keys: &Keys) -> Result<TransactWriteItem, StoreError> {

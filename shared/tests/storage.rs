@@ -256,3 +256,37 @@ async fn timeline_appends_each_event_once() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].event_type, "account.provisioned");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn analytics_days_count_atomically_and_summarise_by_range() {
+    use shared::analytics::WidgetReport;
+    let hub = hub("analytics").await;
+    let account = AccountId::random();
+    let now = clock::now();
+    let reports = [
+        ("u1", "s1", Some(("hello", true))),
+        ("u1", "s1", Some(("hello", true))),
+        ("u2", "s2", Some(("no idea", false))),
+        ("u3", "s3", None),
+    ];
+    for (user, session, query) in reports {
+        let report = WidgetReport {
+            user_id: user.into(),
+            session_id: session.into(),
+            query: query.map(|(q, found)| (q.to_owned(), found)),
+            at: now,
+        };
+        hub.analytics.record(account, &report).await.unwrap();
+    }
+    let summary = hub
+        .analytics
+        .summary(account, now - Duration::from_secs(86_400), now)
+        .await
+        .unwrap();
+    assert_eq!(summary.total_unique_sessions, 3);
+    assert_eq!(summary.total_unique_users, 3);
+    assert_eq!(summary.queries.total, 3);
+    assert_eq!(summary.queries.total_no_content, 1);
+    assert_eq!(summary.queries.top_queries, ["hello", "no idea"]);
+    assert_eq!(summary.queries.top_queries_no_content, ["no idea"]);
+}

@@ -13,6 +13,7 @@ pub const PARTNER_B_KEY: &str = include_str!("../fixtures/keys/partner-b.key");
 pub const PARTNER_B_PUB: &str = include_str!("../fixtures/keys/partner-b.key.pub");
 
 pub const DOMAINS_PATH: &str = "/api/v0/partners/domains";
+pub const MARKETPLACE_EVENTS_PATH: &str = "/etvas-events";
 
 /// The repository's `events/` directory.
 pub fn events_dir() -> PathBuf {
@@ -54,6 +55,13 @@ pub struct TestPartner {
     pub id: shared::domain::PartnerId,
     pub token: String,
     pub private_key: &'static str,
+}
+
+/// A marketplace registered with the hub for a test (the `/etvas-events` caller).
+#[derive(Debug, Clone)]
+pub struct TestMarketplace {
+    pub id: shared::domain::PartnerId,
+    pub token: String,
 }
 
 pub struct TestHub {
@@ -128,6 +136,38 @@ impl TestHub {
             serde_json::json!({ "payload": jwt }).to_string(),
         )
         .await
+    }
+
+    pub async fn register_marketplace(&self, name: &str) -> TestMarketplace {
+        let reg = self
+            .stand_in
+            .hub
+            .partners
+            .register_marketplace(name, None)
+            .await
+            .expect("register marketplace");
+        TestMarketplace {
+            id: reg.partner_id,
+            token: reg.partner_token,
+        }
+    }
+
+    /// POSTs a body to the marketplace callback with `Authorization: Bearer <token>`.
+    pub async fn post_marketplace(&self, token: Option<&str>, body: String) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(self.url(MARKETPLACE_EVENTS_PATH))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("non-JSON response {status}: {text}"));
+        (status, json)
     }
 
     /// Fires a schedule of the template now.

@@ -39,6 +39,12 @@ enum Command {
         #[arg(long)]
         public_key: PathBuf,
     },
+    /// Registers a marketplace (the `/etvas-events` caller); prints its key once. It
+    /// sends the key as `Authorization: Bearer <key>`; rotate by registering anew.
+    RegisterMarketplace {
+        #[arg(long)]
+        name: String,
+    },
     /// Adds a public key for rotation; the partner names it with the JWT header `kid`.
     AddKey {
         #[arg(long)]
@@ -52,6 +58,25 @@ enum Command {
         partner: String,
         #[arg(long)]
         kid: String,
+    },
+    /// Registers the partner's EventBridge side: the `source` its events carry and the ARN
+    /// of its bus, where the hub sends Ready for Installation.
+    SetEvents {
+        #[arg(long)]
+        partner: String,
+        #[arg(long)]
+        source: String,
+        #[arg(long)]
+        bus_arn: String,
+    },
+    /// Marks a customer's account as having passed QA: it goes live and Ready for
+    /// Installation is sent to the partner.
+    Approve {
+        #[arg(long)]
+        partner: String,
+        /// The partner's customer id (the `id` of its Create Subscription event).
+        #[arg(long)]
+        customer: String,
     },
     /// Prints an account's timeline.
     Timeline {
@@ -166,6 +191,12 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
             json!({"partnerId": reg.partner_id, "partnerToken": reg.partner_token, "kid": reg.kid,
                    "note": "the token is shown only now; the hub keeps its hash"})
         }
+        Command::RegisterMarketplace { name } => {
+            let reg = hub.partners.register_marketplace(&name, None).await?;
+            json!({"marketplaceId": reg.partner_id, "token": reg.partner_token,
+                   "callbackPath": "/etvas-events",
+                   "note": "send as Authorization: Bearer <token>; shown only now, the hub keeps its hash"})
+        }
         Command::AddKey {
             partner,
             public_key,
@@ -183,6 +214,23 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
                 .await?;
             json!({"partnerId": partner, "removed": kid})
         }
+        Command::SetEvents {
+            partner,
+            source,
+            bus_arn,
+        } => {
+            let route = hub
+                .partners
+                .set_event_route(PartnerId::parse(&partner)?, &source, &bus_arn)
+                .await?;
+            json!({"partnerId": route.partner_id, "source": route.source, "busArn": route.bus_arn})
+        }
+        Command::Approve { partner, customer } => {
+            let customer = shared::domain::ExternalId::parse(&customer)?;
+            let account = AccountId::for_external(PartnerId::parse(&partner)?, &customer);
+            let approved = hub.subscriptions.approve(account).await?;
+            json!({"accountId": account, "approved": approved, "alreadyApproved": !approved})
+        }
         Command::Timeline { account } => {
             let entries = hub.timeline.list(AccountId::parse(&account)?).await?;
             serde_json::to_value(entries)?
@@ -190,28 +238,9 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
         Command::DeadLetters => serde_json::to_value(hub.dead_letters.list().await?)?,
         Command::Sign { .. } => unreachable!("handled before the hub is built"),
         Command::Replay { id } => {
-            let letters = hub.dead_letters.list().await?;
-            let letter = letters
-                .iter()
-                .find(|l| l.id == id)
-                .ok_or_else(|| format!("no dead letter {id}"))?;
-            let event: serde_json::Value = serde_json::from_str(&letter.payload)?;
-            let field = |name: &str| event.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-            let (Some(source), Some(detail_type)) = (field("source"), field("detail-type")) else {
-                return Err(
-                    "the dead letter is not an EventBridge event; it cannot be replayed".into(),
-                );
-            };
-            let detail = event
-                .get("detail")
-                .cloned()
-                .unwrap_or(json!({}))
-                .to_string();
-            hub.outbox
-                .publisher
-                .put_one(&source, &detail_type, &detail)
-                .await?;
-            hub.dead_letters.remove(letter).await?;
+            if !hub.dead_letters.replay(&id, &hub.outbox.publisher).await? {
+                return Err(format!("no dead letter {id}").into());
+            }
             json!({"replayed": id})
         }
     })

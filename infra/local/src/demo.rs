@@ -87,3 +87,41 @@ pub async fn seed(
     }
     Ok(demo)
 }
+
+/// The demo marketplace the stand-in seeds: `.hub/demo-marketplace.json` holds the
+/// callback URL and the key it sends as `Authorization: Bearer <token>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoMarketplace {
+    pub base_url: String,
+    pub callback_url: String,
+    pub marketplace_id: PartnerId,
+    pub token: String,
+}
+
+/// Registers the demo marketplace, reusing an earlier run's token, and writes the file.
+pub async fn seed_marketplace(
+    partners: &Partners,
+    base_url: &str,
+    file: Option<&Path>,
+) -> Result<DemoMarketplace, StandInError> {
+    let previous: Option<DemoMarketplace> = file
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .and_then(|text| serde_json::from_str(&text).ok());
+    let registration = partners
+        .register_marketplace("Demo Marketplace", previous.map(|p| p.token))
+        .await
+        .map_err(|e| StandInError::Demo(e.to_string()))?;
+    let demo = DemoMarketplace {
+        base_url: base_url.to_owned(),
+        callback_url: format!("{base_url}/etvas-events"),
+        marketplace_id: registration.partner_id,
+        token: registration.partner_token,
+    };
+    if let Some(file) = file {
+        let text =
+            serde_json::to_string_pretty(&demo).map_err(|e| StandInError::Demo(e.to_string()))?;
+        std::fs::write(file, text)
+            .map_err(|e| StandInError::Demo(format!("{}: {e}", file.display())))?;
+    }
+    Ok(demo)
+}

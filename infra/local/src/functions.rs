@@ -54,6 +54,79 @@ pub fn build(binary: &str, hub: Arc<Hub>) -> Option<LocalFunction> {
                 })
             })),
         }),
+        "marketplace-webhooks" => Some(LocalFunction {
+            router: Some(marketplace_webhooks::router(hub)),
+            invoke: None,
+        }),
+        "marketplace-suspensions" => Some(LocalFunction {
+            router: None,
+            invoke: Some(Arc::new(move |event| {
+                let hub = hub.clone();
+                Box::pin(async move {
+                    marketplace_suspensions::handle(&hub, event)
+                        .await
+                        .map(|report| serde_json::to_value(report).unwrap_or_default())
+                        .map_err(|e| e.to_string())
+                })
+            })),
+        }),
+        "subscription-events" => Some(event_function(hub, |hub, event| {
+            Box::pin(async move {
+                subscription_events::handle(&hub, event)
+                    .await
+                    .map(|handled| serde_json::json!(format!("{handled:?}")))
+                    .map_err(|e| e.to_string())
+            })
+        })),
+        "partner-notifier" => {
+            let notifier = Arc::new(partner_notifier::Notifier {
+                eventbridge: hub.outbox.publisher.client(),
+            });
+            Some(event_function(hub, move |hub, event| {
+                let notifier = notifier.clone();
+                Box::pin(async move {
+                    partner_notifier::handle(&hub, &notifier, event)
+                        .await
+                        .map(|notified| serde_json::json!(format!("{notified:?}")))
+                        .map_err(|e| e.to_string())
+                })
+            }))
+        }
+        "account-cleanup" => Some(LocalFunction {
+            router: None,
+            invoke: Some(Arc::new(move |event| {
+                let hub = hub.clone();
+                Box::pin(async move {
+                    account_cleanup::handle(&hub, event)
+                        .await
+                        .map(|report| serde_json::to_value(report).unwrap_or_default())
+                        .map_err(|e| e.to_string())
+                })
+            })),
+        }),
+        "analytics-api" => Some(LocalFunction {
+            router: Some(analytics_api::router(hub)),
+            invoke: None,
+        }),
         _ => None,
+    }
+}
+
+/// An EventBridge-triggered function: parses the envelope as Lambda would.
+fn event_function<F>(hub: Arc<Hub>, run: F) -> LocalFunction
+where
+    F: Fn(Arc<Hub>, EventBridgeEvent<serde_json::Value>) -> Invocation + Send + Sync + 'static,
+{
+    let run = Arc::new(run);
+    LocalFunction {
+        router: None,
+        invoke: Some(Arc::new(move |event| {
+            let (hub, run) = (hub.clone(), run.clone());
+            Box::pin(async move {
+                let event: EventBridgeEvent<serde_json::Value> = serde_json::from_value(event)
+                    .map_err(|e| format!("not an EventBridge event: {e}"))?;
+                run(hub, event).await
+            })
+        })),
     }
 }

@@ -8,12 +8,14 @@
 //!   poller hands to the function (the emulator does the pattern matching);
 //! - every schedule runs on a timer and can be fired now with
 //!   `POST /_local/schedules/{name}`;
-//! - a demo partner is seeded and written to `.hub/demo-partner.json`.
+//! - a demo partner is seeded and written to `.hub/demo-partner.json`, a demo
+//!   marketplace to `.hub/demo-marketplace.json`.
 //!
 //! The template is the only list of routes, rules and schedules.
 
 pub mod demo;
 pub mod functions;
+pub mod partner_buses;
 pub mod routes;
 pub mod rules;
 pub mod schedules;
@@ -25,7 +27,7 @@ use hub_emulator::{Emulator, LocalResources, Physical, Template, template};
 use shared::{Config, Hub};
 use tokio::{sync::watch, task::JoinHandle};
 
-pub use demo::DemoPartner;
+pub use demo::{DemoMarketplace, DemoPartner};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StandInError {
@@ -107,6 +109,9 @@ impl EmulatorHandle {
     }
 }
 
+/// The `source` of the demo partner's EventBridge events.
+pub const DEMO_EVENT_SOURCE: &str = "partner.demo";
+
 /// A running stand-in.
 pub struct StandIn {
     pub base_url: String,
@@ -116,8 +121,12 @@ pub struct StandIn {
     /// A hub with the template's global configuration, for inspection.
     pub hub: Arc<Hub>,
     pub demo: DemoPartner,
+    /// The demo marketplace (`.hub/demo-marketplace.json` beside the partner's file).
+    pub demo_marketplace: DemoMarketplace,
     /// `METHOD path -> function` lines, for the banner.
     pub served: Vec<String>,
+    /// Partners' buses played locally (see `partner_buses`).
+    pub partner_buses: partner_buses::PartnerBuses,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     _emulator: EmulatorHandle,
@@ -170,11 +179,14 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         Template::load(&options.template_path).map_err(hub_emulator::EmulatorError::from)?;
     let endpoint = emulator.get().endpoint.clone();
     let sdk = emulator.get().sdk_config().await;
-    let resources = LocalResources::create(&sdk, &template, &options.prefix).await?;
-    let lookup = |id: &str, attr: Option<&str>| resources.lookup(id, attr);
-
+    let mut resources = LocalResources::create(&sdk, &template, &options.prefix).await?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.port)).await?;
     let base_url = format!("http://{}", listener.local_addr()?);
+    // Links the hub hands out (installation snippets) point at the stand-in itself.
+    resources
+        .parameters
+        .insert("PublicBaseUrl".to_owned(), base_url.clone());
+    let lookup = |id: &str, attr: Option<&str>| resources.lookup(id, attr);
 
     let definitions = template
         .functions()
@@ -330,8 +342,11 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
             }
         }
     }
+    let partner_buses = partner_buses::PartnerBuses::new(&sdk, &options.prefix);
     let app = shared::http::with_fallbacks(
-        routes::build(bound_routes)?.merge(schedules::admin_router(local_schedules)),
+        routes::build(bound_routes)?
+            .merge(schedules::admin_router(local_schedules))
+            .merge(partner_buses.clone().admin_router()),
     );
     let mut stop = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {
@@ -344,13 +359,31 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
     }));
 
     let demo = demo::seed(&hub.partners, &base_url, options.demo_file.as_deref()).await?;
+    let marketplace_file = options
+        .demo_file
+        .as_deref()
+        .map(|f| f.with_file_name("demo-marketplace.json"));
+    let demo_marketplace =
+        demo::seed_marketplace(&hub.partners, &base_url, marketplace_file.as_deref()).await?;
+    // The demo partner also talks EventBridge: its events carry `source: partner.demo`
+    // and the hub answers on a local bus recorded at /_local/partner-buses/demo/events.
+    let demo_bus = partner_buses
+        .create("demo")
+        .await
+        .map_err(StandInError::Demo)?;
+    hub.partners
+        .set_event_route(demo.partner_id, DEMO_EVENT_SOURCE, &demo_bus)
+        .await
+        .map_err(|e| StandInError::Demo(e.to_string()))?;
     Ok(StandIn {
+        partner_buses,
         base_url,
         emulator_endpoint: endpoint,
         sdk,
         resources,
         hub,
         demo,
+        demo_marketplace,
         served,
         shutdown,
         tasks,

@@ -19,6 +19,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "  demo partner: {} (token, private key, base URL)",
             file.display()
         );
+        println!(
+            "  demo marketplace: {} (POST {} with Authorization: Bearer {})",
+            file.with_file_name("demo-marketplace.json").display(),
+            stand_in.demo_marketplace.callback_url,
+            stand_in.demo_marketplace.token
+        );
         let env_file = file.with_file_name("local.env");
         std::fs::write(&env_file, stand_in.env_lines())?;
         println!(
@@ -26,6 +32,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             env_file.display()
         );
     }
+    println!(
+        "  demo partner's events: source {} on the hub's bus; answers recorded at {}/_local/partner-buses/demo/events",
+        hub_local::DEMO_EVENT_SOURCE,
+        stand_in.base_url
+    );
     println!("Ctrl-C stops everything.");
     tokio::signal::ctrl_c().await?;
     println!("stopping...");

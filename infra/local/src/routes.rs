@@ -56,7 +56,16 @@ pub fn build(routes: Vec<BoundRoute>) -> Result<Router, StandInError> {
         let target = route.target;
         let forward = move |request: Request| {
             let target = target.clone();
-            async move { target.oneshot(request).await.into_response() }
+            async move {
+                // A fresh request, as API Gateway hands Lambda one: the outer router's
+                // matched path and parameters must not leak into the function's router.
+                let (mut parts, body) = request.into_parts();
+                parts.extensions = Default::default();
+                target
+                    .oneshot(Request::from_parts(parts, body))
+                    .await
+                    .into_response()
+            }
         };
         let path = axum_path(&route.path);
         let entry = by_path.remove(&path).unwrap_or_default();

@@ -1,0 +1,251 @@
+//! Analytics: the installed widget reports sessions and queries (authenticated by its
+//! widget or search key); partners read a per-customer summary in the contract's
+//! Example Response shape. Also serves the widget script the snippets load.
+
+use std::sync::Arc;
+
+use axum::{
+    Json, Router,
+    extract::{Path, Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use serde::{Deserialize, Serialize};
+use shared::{
+    Hub,
+    analytics::{WidgetReport, WidgetSummary, normalise_query},
+    clock,
+    domain::{AccountId, ExternalId},
+    http::{AnyJson, ApiError},
+    partners::PartnerKind,
+    subscriptions::parse_iso8601,
+};
+
+pub const WIDGET_EVENTS_PATH: &str = "/api/v0/widget/events";
+pub const ANALYTICS_PATH: &str = "/api/v0/partners/customers/{customer_id}/analytics";
+const WIDGET_SCRIPT: &str = include_str!("widget.js");
+
+pub fn router(hub: Arc<Hub>) -> Router {
+    shared::http::with_fallbacks(
+        Router::new()
+            .route(WIDGET_EVENTS_PATH, post(report).options(preflight))
+            .route("/widget.js", get(widget_script))
+            .route(ANALYTICS_PATH, get(summary)),
+    )
+    .with_state(hub)
+}
+
+/// The widget posts from shops' pages: any origin may report.
+fn cors(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, OPTIONS"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("content-type, x-widget-key"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    response
+}
+
+async fn preflight() -> Response {
+    cors(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn widget_script() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/javascript; charset=utf-8",
+            ),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        WIDGET_SCRIPT,
+    )
+        .into_response()
+}
+
+/// A widget report as sent.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportBody {
+    key: Option<String>,
+    user_id: Option<String>,
+    session_id: Option<String>,
+    query: Option<String>,
+    content_found: Option<bool>,
+}
+
+fn id_field(field: &str, value: Option<String>) -> Result<String, ApiError> {
+    match value.map(|v| v.trim().to_owned()) {
+        None => Err(ApiError::missing_field(field)),
+        Some(v) if v.is_empty() || v.len() > 256 => Err(ApiError::invalid_field(
+            field,
+            shared::domain::ParseError("must be 1 to 256 characters".into()),
+        )),
+        Some(v) => Ok(v),
+    }
+}
+
+async fn report(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+    body: Result<AnyJson<ReportBody>, ApiError>,
+) -> Response {
+    cors(match record_report(&hub, &headers, body).await {
+        Ok(()) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"accepted": true})),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    })
+}
+
+async fn record_report(
+    hub: &Hub,
+    headers: &HeaderMap,
+    body: Result<AnyJson<ReportBody>, ApiError>,
+) -> Result<(), ApiError> {
+    let AnyJson(body) = body?;
+    let key = headers
+        .get("x-widget-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or(body.key)
+        .filter(|k| !k.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_widget_key",
+                "send the widget's key (x-widget-key or key)",
+            )
+        })?;
+    // Keys are removed when an account is cancelled: its reports stop at once.
+    let owner = hub
+        .subscriptions
+        .widget_key(key.trim())
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_widget_key",
+                "the widget key is not valid (or its account was cancelled)",
+            )
+        })?;
+    let user_id = id_field("userId", body.user_id)?;
+    let session_id = id_field("sessionId", body.session_id)?;
+    let query = match body.query {
+        None => None,
+        Some(q) => {
+            let normalised = normalise_query(&q);
+            if normalised.is_empty() {
+                return Err(ApiError::invalid_field(
+                    "query",
+                    shared::domain::ParseError("must not be empty".into()),
+                ));
+            }
+            let found = body
+                .content_found
+                .ok_or_else(|| ApiError::missing_field("contentFound"))?;
+            Some((normalised, found))
+        }
+    };
+    let report = WidgetReport {
+        user_id,
+        session_id,
+        query,
+        at: clock::now(),
+    };
+    hub.analytics.record(owner.account_id, &report).await?;
+    Ok(())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RangeParams {
+    start_date: Option<String>,
+    end_date: Option<String>,
+}
+
+/// The contract's Example Response.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AnalyticsResponse {
+    pub partner_id: String,
+    #[serde(rename = "startDate")]
+    pub start_date: String,
+    #[serde(rename = "endDate")]
+    pub end_date: String,
+    pub widget: WidgetSummary,
+}
+
+fn date_param(
+    field: &str,
+    value: Option<String>,
+) -> Result<(String, time::OffsetDateTime), ApiError> {
+    let raw = value
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| ApiError::missing_field(field))?;
+    let at = parse_iso8601(raw.trim()).ok_or_else(|| {
+        ApiError::invalid_field(
+            field,
+            shared::domain::ParseError(format!("'{raw}' is not an ISO-8601 date-time")),
+        )
+    })?;
+    Ok((raw, at))
+}
+
+async fn summary(
+    State(hub): State<Arc<Hub>>,
+    headers: HeaderMap,
+    customer_id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    params: Result<Query<RangeParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AnalyticsResponse>, ApiError> {
+    let token = headers
+        .get("x-rlv-partner-token")
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| {
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+        });
+    let partner = hub
+        .partners
+        .authenticate_kind(token, PartnerKind::Integrator)
+        .await?;
+    let Path(customer_id) = customer_id
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))?;
+    let Query(params) = params
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    let (start_raw, start) = date_param("startDate", params.start_date)?;
+    let (end_raw, end) = date_param("endDate", params.end_date)?;
+    let customer =
+        ExternalId::parse(&customer_id).map_err(|e| ApiError::invalid_field("customerId", e))?;
+    let account = AccountId::for_external(partner.id, &customer);
+    if hub.subscriptions.plan(account).await?.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_customer",
+            format!("no customer {customer_id} for this partner"),
+        ));
+    }
+    let widget = hub.analytics.summary(account, start, end).await?;
+    Ok(Json(AnalyticsResponse {
+        partner_id: partner.id.to_string(),
+        start_date: start_raw,
+        end_date: end_raw,
+        widget,
+    }))
+}
