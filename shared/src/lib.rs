@@ -20,6 +20,8 @@ pub mod store;
 pub mod subscriptions;
 pub mod telemetry;
 pub mod timeline;
+#[cfg(test)]
+mod trust_roots;
 
 pub use config::Config;
 pub use hub::Hub;

@@ -78,6 +78,15 @@ enum Command {
         #[arg(long)]
         customer: String,
     },
+    /// Puts an event envelope (e.g. a sample from events/subscriptions/) on the hub's bus,
+    /// as a partner's rule would: its `source`, `detail-type` and `detail` are sent.
+    PutEvent {
+        #[arg(long)]
+        file: PathBuf,
+        /// Overrides the envelope's source (e.g. your partner's registered source).
+        #[arg(long)]
+        source: Option<String>,
+    },
     /// Prints an account's timeline.
     Timeline {
         #[arg(long)]
@@ -230,6 +239,23 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
             let account = AccountId::for_external(PartnerId::parse(&partner)?, &customer);
             let approved = hub.subscriptions.approve(account).await?;
             json!({"accountId": account, "approved": approved, "alreadyApproved": !approved})
+        }
+        Command::PutEvent { file, source } => {
+            let event: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file)?)?;
+            let field = |name: &str| event.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+            let source = source
+                .or_else(|| field("source"))
+                .ok_or("the envelope has no source")?;
+            let detail_type = field("detail-type").ok_or("the envelope has no detail-type")?;
+            let detail = event
+                .get("detail")
+                .ok_or("the envelope has no detail")?
+                .to_string();
+            hub.outbox
+                .publisher
+                .put_one(&source, &detail_type, &detail)
+                .await?;
+            json!({"put": detail_type, "source": source, "bus": hub.config.event_bus_name})
         }
         Command::Timeline { account } => {
             let entries = hub.timeline.list(AccountId::parse(&account)?).await?;
