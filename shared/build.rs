@@ -14,5 +14,6 @@ fn main() {
     let pem = trust_roots::pem_bundle(roots);
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     std::fs::write(out.join("aws-roots.pem"), pem).expect("OUT_DIR is writable");
+    println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-changed=src/trust_roots.rs");
 }

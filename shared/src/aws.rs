@@ -3,8 +3,12 @@
 //! The SDK's default HTTPS client reads every certificate in the system's certificate
 //! directory (rustls-native-certs) when the first client is built, which was most of a
 //! function's cold init, and brings aws-lc along. We build the client ourselves instead:
-//! the same hyper 1.x stack, on rustls with `ring`, trusting Mozilla's root set compiled in
-//! (`webpki-root-certs`). AWS endpoints chain to Amazon Root CA 1-4 or Starfield, all in it.
+//! the same hyper 1.x stack, on rustls with `ring`, trusting only the roots AWS endpoints
+//! chain to (Amazon Root CA 1-4 and Starfield Services Root CA - G2), picked out of
+//! Mozilla's set (`webpki-root-certs`) at build time and compiled in (see `build.rs` and
+//! `trust_roots.rs`): parsing all ~150 Mozilla roots at init was a measurable part of a
+//! cold start, and they were ~200 KB of every binary. The client therefore cannot reach
+//! endpoints that chain elsewhere, which the functions never call.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -21,7 +25,6 @@ use aws_smithy_runtime_api::client::runtime_components::{
     RuntimeComponents, RuntimeComponentsBuilder,
 };
 use aws_smithy_types::config_bag::ConfigBag;
-use base64::Engine as _;
 
 /// Loads the shared AWS configuration from the environment (region, credentials,
 /// `AWS_ENDPOINT_URL` for the local emulator), with [`http_client`].
@@ -34,11 +37,11 @@ pub async fn load_sdk_config() -> SdkConfig {
 
 /// The HTTPS client for `aws_config::ConfigLoader::http_client`: what the SDK's default
 /// client does (proxy settings from the environment, connect and read timeouts from the
-/// SDK config), with the compiled-in trust store instead of the system's.
+/// SDK config), with the compiled-in [`AWS_ROOTS_PEM`] instead of the system's trust store.
 ///
 /// Build one per Tokio runtime: its connection pool belongs to the runtime it runs on.
 pub fn http_client() -> SharedHttpClient {
-    let trust_store = TrustStore::empty().with_pem_certificate(mozilla_roots_pem());
+    let trust_store = TrustStore::empty().with_pem_certificate(AWS_ROOTS_PEM);
     let tls = TlsContext::builder()
         .with_trust_store(trust_store)
         .build()
@@ -103,20 +106,9 @@ impl HttpClient for ValidateOnce {
     }
 }
 
-/// Mozilla's root certificates as one PEM bundle, the form the SDK's `TrustStore` takes.
-fn mozilla_roots_pem() -> Vec<u8> {
-    let base64 = base64::engine::general_purpose::STANDARD;
-    let mut pem = Vec::with_capacity(256 * 1024);
-    for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-        pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
-        for line in base64.encode(cert).as_bytes().chunks(64) {
-            pem.extend_from_slice(line);
-            pem.push(b'\n');
-        }
-        pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
-    }
-    pem
-}
+/// The roots AWS endpoints chain to, as one PEM bundle (the form the SDK's `TrustStore`
+/// takes), written by `build.rs`.
+pub const AWS_ROOTS_PEM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/aws-roots.pem"));
 
 /// The AWS clients a function uses; they share the config's HTTP client.
 #[derive(Clone, Debug)]
@@ -140,12 +132,62 @@ impl AwsClients {
 mod tests {
     use super::*;
 
+    use crate::trust_roots::{is_aws_root, pem_bundle};
+    use sha2::{Digest, Sha256};
+
+    /// SHA-256 of Amazon Root CA 1's DER, as Amazon Trust Services publishes it.
+    const AMAZON_ROOT_CA_1_SHA256: &str =
+        "8ecde6884f3d87b1125ba31ac3fcb13d7016de7f57cc904fe1cb97c6ae98196e";
+
+    fn aws_roots() -> Vec<&'static [u8]> {
+        webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .map(|cert| &cert[..])
+            .filter(|der| is_aws_root(der))
+            .collect()
+    }
+
     #[test]
-    fn the_trust_store_holds_every_mozilla_root() {
-        let pem = String::from_utf8(mozilla_roots_pem()).unwrap();
-        let count = pem.matches("-----BEGIN CERTIFICATE-----").count();
-        assert_eq!(count, webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());
-        assert!(count > 100, "{count} roots");
+    fn the_filter_picks_the_amazon_trust_services_roots() {
+        let roots = aws_roots();
+        assert!((5..=6).contains(&roots.len()), "{} roots", roots.len());
+        let fingerprints: Vec<String> = roots
+            .iter()
+            .map(|der| hex::encode(Sha256::digest(der)))
+            .collect();
+        assert!(
+            fingerprints.iter().any(|f| f == AMAZON_ROOT_CA_1_SHA256),
+            "{fingerprints:?}"
+        );
+        for name in [
+            "Amazon Root CA 1",
+            "Amazon Root CA 2",
+            "Amazon Root CA 3",
+            "Amazon Root CA 4",
+            "Starfield Services Root Certificate Authority - G2",
+        ] {
+            let found = roots
+                .iter()
+                .any(|der| der.windows(name.len()).any(|w| w == name.as_bytes()));
+            assert!(found, "{name} missing");
+        }
+        // GoDaddy's Starfield root, which AWS endpoints do not chain to, is left out.
+        let godaddy = b"Starfield Root Certificate Authority - G2";
+        assert!(
+            !roots
+                .iter()
+                .any(|der| der.windows(godaddy.len()).any(|w| w == godaddy))
+        );
+    }
+
+    #[test]
+    fn the_compiled_in_bundle_is_the_filtered_set() {
+        assert_eq!(AWS_ROOTS_PEM, pem_bundle(aws_roots()).as_slice());
+        let pem = std::str::from_utf8(AWS_ROOTS_PEM).unwrap();
+        assert_eq!(
+            pem.matches("-----BEGIN CERTIFICATE-----").count(),
+            aws_roots().len()
+        );
     }
 
     #[tokio::test]

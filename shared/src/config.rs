@@ -149,4 +149,46 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("MAX_PAYLOAD_LIFETIME_SECONDS"));
     }
+
+    #[test]
+    fn subscription_settings_are_parsed() {
+        let base = [
+            ("TABLE_NAME", "t"),
+            ("EVENT_BUS_NAME", "b"),
+            ("KMS_KEY_ID", "k"),
+        ];
+        let config = Config::from_lookup(lookup(&base)).unwrap();
+        assert!(!config.auto_approve);
+        assert_eq!(
+            config.tier_catalog.products("growth").unwrap(),
+            ["widget", "search"]
+        );
+        assert_eq!(config.public_base_url, "http://127.0.0.1:3000");
+        let mut with = base.to_vec();
+        with.extend([
+            ("AUTO_APPROVE", "true"),
+            ("TIER_PRODUCTS", r#"{"basic": ["widget"]}"#),
+            ("PUBLIC_BASE_URL", "https://hub.example.com/"),
+        ]);
+        let config = Config::from_lookup(lookup(&with)).unwrap();
+        assert!(config.auto_approve);
+        assert!(config.tier_catalog.products("growth").is_none());
+        assert_eq!(config.public_base_url, "https://hub.example.com");
+        let mut bad = base.to_vec();
+        bad.push(("AUTO_APPROVE", "yes"));
+        assert!(
+            Config::from_lookup(lookup(&bad))
+                .unwrap_err()
+                .to_string()
+                .contains("AUTO_APPROVE")
+        );
+        let mut bad = base.to_vec();
+        bad.push(("TIER_PRODUCTS", "[1]"));
+        assert!(
+            Config::from_lookup(lookup(&bad))
+                .unwrap_err()
+                .to_string()
+                .contains("TIER_PRODUCTS")
+        );
+    }
 }

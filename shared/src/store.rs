@@ -295,7 +295,8 @@ impl Table {
         put = match expected {
             None => put.condition_expression("attribute_not_exists(PK)"),
             Some(revision) => put
-                .condition_expression("revision = :expected")
+                .condition_expression("#revision = :expected")
+                .expression_attribute_names("#revision", "revision")
                 .expression_attribute_values(":expected", AttributeValue::N(revision.to_string())),
         };
         let put = put.build().map_err(|e| StoreError::Dynamo(e.to_string()))?;

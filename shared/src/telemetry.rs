@@ -68,8 +68,14 @@ mod tests {
     fn defaults_to_info() {
         for unset in [None, Some(""), Some("  ")] {
             let filter = filter_from(unset).unwrap();
-            assert!(filter.would_enable("shared::store", &Level::INFO), "{unset:?}");
-            assert!(!filter.would_enable("shared::store", &Level::DEBUG), "{unset:?}");
+            assert!(
+                filter.would_enable("shared::store", &Level::INFO),
+                "{unset:?}"
+            );
+            assert!(
+                !filter.would_enable("shared::store", &Level::DEBUG),
+                "{unset:?}"
+            );
         }
     }
 

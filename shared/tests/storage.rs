@@ -290,3 +290,78 @@ async fn analytics_days_count_atomically_and_summarise_by_range() {
     assert_eq!(summary.queries.top_queries, ["hello", "no idea"]);
     assert_eq!(summary.queries.top_queries_no_content, ["no idea"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_approval_goes_live_at_once_and_sources_belong_to_one_partner() {
+    use shared::{
+        domain::{AccountStatus, ExternalId},
+        partners::PartnerError,
+        subscriptions::{CreateSubscription, Outcome, Subscriptions, TierCatalog},
+    };
+    let hub = hub("autoapprove").await;
+    let subscriptions = Subscriptions::new(
+        hub.table.clone(),
+        hub.outbox.clone(),
+        TierCatalog::default(),
+        true,
+    );
+    let a = hub.partners.register("A", PUB_A, None).await.unwrap();
+    let b = hub.partners.register("B", PUB_B, None).await.unwrap();
+    let bus = "arn:aws:events:us-east-1:111122223333:event-bus/a";
+    let route = hub
+        .partners
+        .set_event_route(a.partner_id, "partner.a", bus)
+        .await
+        .unwrap();
+    assert!(matches!(
+        hub.partners
+            .set_event_route(b.partner_id, "partner.a", bus)
+            .await,
+        Err(PartnerError::SourceTaken(_))
+    ));
+    assert!(matches!(
+        hub.partners
+            .set_event_route(b.partner_id, "partner-hub", bus)
+            .await,
+        Err(PartnerError::InvalidRoute(_))
+    ));
+    assert!(matches!(
+        hub.partners
+            .set_event_route(b.partner_id, "partner.b", "not-an-arn")
+            .await,
+        Err(PartnerError::InvalidRoute(_))
+    ));
+    let partner = hub.partners.get(a.partner_id).await.unwrap().unwrap();
+    assert_eq!(partner.event_route.unwrap().bus_arn, bus);
+
+    let detail = serde_json::json!({"tier": "starter", "contract_length": 1, "id": "c-1",
+        "website": "https://c1.example.com", "template": "t", "company_name": "C1"});
+    let request = CreateSubscription::parse(&detail, subscriptions.catalog()).unwrap();
+    assert_eq!(
+        subscriptions
+            .create_or_upgrade(&route, "envelope-1", request)
+            .await
+            .unwrap(),
+        Outcome::Created
+    );
+    let account = AccountId::for_external(a.partner_id, &ExternalId::parse("c-1").unwrap());
+    let plan = subscriptions.plan(account).await.unwrap().unwrap();
+    assert!(plan.approved_at.is_some());
+    assert_eq!(
+        hub.accounts.get(account).await.unwrap().unwrap().status,
+        AccountStatus::Active
+    );
+    assert!(
+        !subscriptions.approve(account).await.unwrap(),
+        "already approved"
+    );
+    assert_eq!(
+        subscriptions
+            .widget_key(&plan.widget_key)
+            .await
+            .unwrap()
+            .unwrap()
+            .account_id,
+        account
+    );
+}

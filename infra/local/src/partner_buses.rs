@@ -32,16 +32,7 @@ pub struct PartnerBuses {
     buses: Arc<Mutex<BTreeMap<String, Recorder>>>,
 }
 
-fn text<E: std::error::Error + 'static>(e: E) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
+use hub_emulator::resources::err_text as text;
 
 impl PartnerBuses {
     pub fn new(sdk: &aws_config::SdkConfig, prefix: &str) -> Self {

@@ -22,9 +22,9 @@
 
 pub mod wire;
 
-use std::{collections::HashMap, fmt, time::Duration};
+use std::{fmt, time::Duration};
 
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -56,7 +56,7 @@ pub const SUBSCRIPTION_PAYMENT_FAILED: &str = "subscription.payment_failed";
 pub const SUBSCRIPTION_RESUMED: &str = "subscription.resumed";
 pub const SUBSCRIPTION_SUSPENDED: &str = "subscription.suspended";
 
-/// How often a change retries after losing a race (a version check or a conflict).
+/// How often a change retries after losing a race (a revision check or a conflict).
 const CONFLICT_RETRIES: usize = 5;
 
 /// Namespace of the deterministic subscription ids (UUIDv5).
@@ -135,7 +135,7 @@ pub struct CustomerProfile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub erased_at: Option<String>,
     pub updated_at: String,
-    pub version: u64,
+    pub revision: u64,
 }
 
 impl Record for CustomerProfile {
@@ -189,7 +189,7 @@ pub struct Subscription {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancelled_at: Option<String>,
     pub updated_at: String,
-    pub version: u64,
+    pub revision: u64,
 }
 
 impl Record for Subscription {
@@ -411,8 +411,11 @@ impl Marketplaces {
                 erased,
                 now,
             )?;
-            if let Some((next, expected_version, kind)) = change {
-                writes.push(put_versioned(&self.table, &next, expected_version)?);
+            if let Some((next, expected_revision, kind)) = change {
+                writes.push(
+                    self.table
+                        .put_revision_in_transaction(&next, expected_revision)?,
+                );
                 events.push(hub_event(kind, subscription_event_data(&next)));
             }
             let response = json!({
@@ -465,12 +468,11 @@ impl Marketplaces {
                         profile: Some(new_profile.clone()),
                         erased_at: None,
                         updated_at: at.clone(),
-                        version: profile.as_ref().map_or(1, |p| p.version + 1),
+                        revision: profile.as_ref().map_or(1, |p| p.revision + 1),
                     };
-                    writes.push(put_versioned(
-                        &self.table,
+                    writes.push(self.table.put_revision_in_transaction(
                         &next,
-                        profile.as_ref().map(|p| p.version),
+                        profile.as_ref().map(|p| p.revision),
                     )?);
                     if events.is_empty() {
                         events.push(hub_event(CUSTOMER_UPDATED, customer_data.clone()));
@@ -488,12 +490,11 @@ impl Marketplaces {
                         profile: None,
                         erased_at: Some(at.clone()),
                         updated_at: at.clone(),
-                        version: profile.as_ref().map_or(1, |p| p.version + 1),
+                        revision: profile.as_ref().map_or(1, |p| p.revision + 1),
                     };
-                    writes.push(put_versioned(
-                        &self.table,
+                    writes.push(self.table.put_revision_in_transaction(
                         &tombstone,
-                        profile.as_ref().map(|p| p.version),
+                        profile.as_ref().map(|p| p.revision),
                     )?);
                     events.push(hub_event(CUSTOMER_ERASED, customer_data));
                 }
@@ -533,7 +534,7 @@ impl Marketplaces {
             if existing.as_ref().is_some_and(|s| s.status != S::Cancelled) {
                 return Ok(None); // already purchased
             }
-            let expected = existing.as_ref().map(|s| s.version);
+            let expected = existing.as_ref().map(|s| s.revision);
             let next = Subscription {
                 id,
                 account_id,
@@ -551,13 +552,13 @@ impl Marketplaces {
                 resumed_at: None,
                 cancelled_at: None,
                 updated_at: at,
-                version: expected.map_or(1, |v| v + 1),
+                revision: expected.map_or(1, |v| v + 1),
             };
             return Ok(Some((next, expected, SUBSCRIPTION_PURCHASED)));
         }
         let current = existing.ok_or_else(|| MarketplaceError::UnknownProduct(product_name()))?;
         let mut next = current.clone();
-        next.version += 1;
+        next.revision += 1;
         next.updated_at = at.clone();
         let kind = match (event.event_type, current.status) {
             (EventType::ProductCancel, S::Cancelled) => return Ok(None),
@@ -588,7 +589,7 @@ impl Marketplaces {
             (EventType::ProductResume, _) => return Ok(None),
             _ => unreachable!("only product events reach here"),
         };
-        Ok(Some((next, Some(current.version), kind)))
+        Ok(Some((next, Some(current.revision), kind)))
     }
 
     /// Suspends the subscriptions whose grace period ended at or before `now`.
@@ -615,12 +616,13 @@ impl Marketplaces {
             next.suspended_at = Some(at.clone());
             next.suspend_at = None; // leaves the due index in the same write
             next.updated_at = at;
-            next.version += 1;
+            next.revision += 1;
             let event = HubEvent::new(SUBSCRIPTION_SUSPENDED, subscription_event_data(&next))
                 .for_account(next.account_id, next.marketplace_id);
             let (staged, stage_write) = self.outbox.stage(&event)?;
             let writes = vec![
-                put_versioned(&self.table, &next, Some(current.version))?,
+                self.table
+                    .put_revision_in_transaction(&next, Some(current.revision))?,
                 stage_write,
             ];
             match self.table.transact(writes).await {
@@ -680,30 +682,6 @@ fn subscription_event_data(sub: &Subscription) -> Value {
     })
 }
 
-/// A put in a transaction that applies only while the stored record still has
-/// `version = expected` (`None`: only if the item does not exist yet).
-fn put_versioned<R: Record>(
-    table: &Table,
-    record: &R,
-    expected: Option<u64>,
-) -> Result<TransactWriteItem, StoreError> {
-    let Some(expected) = expected else {
-        return table.put_in_transaction(record, true);
-    };
-    let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(record)?;
-    let keys: HashMap<String, AttributeValue> = serde_dynamo::to_item(record.keys())?;
-    item.extend(keys);
-    let put = Put::builder()
-        .table_name(table.name())
-        .set_item(Some(item))
-        .condition_expression("#version = :version")
-        .expression_attribute_names("#version", "version")
-        .expression_attribute_values(":version", AttributeValue::N(expected.to_string()))
-        .build()
-        .map_err(|e| StoreError::Dynamo(e.to_string()))?;
-    Ok(TransactWriteItem::builder().put(put).build())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -749,7 +727,7 @@ mod tests {
             resumed_at: None,
             cancelled_at: None,
             updated_at: "t".into(),
-            version: 1,
+            revision: 1,
         };
         assert_eq!(sub.keys().due_pk.as_deref(), Some(DUE_KIND_SUSPENSION));
         sub.status = SubscriptionStatus::Suspended;

@@ -163,7 +163,8 @@ pub async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> Result<Physi
     Ok(Physical::Queue { url, arn })
 }
 
-fn err_text<E: std::error::Error + 'static>(e: E) -> String {
+/// An SDK error with its chain of sources, as one line.
+pub fn err_text<E: std::error::Error + 'static>(e: E) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {
