@@ -8,6 +8,7 @@
 
 use std::str::FromStr;
 
+use tracing::Subscriber;
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt;
@@ -22,26 +23,27 @@ pub fn init() {
         Err(error) => (default_filter(), Some(error)),
     };
     let on_lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
-    let result = if on_lambda {
-        fmt()
-            .json()
-            .with_current_span(false)
-            .with_ansi(false)
-            .without_time() // CloudWatch stamps every line already
-            .with_target(false)
-            .finish()
-            .with(filter)
-            .try_init()
-    } else {
-        fmt()
-            .compact()
-            .with_target(false)
-            .finish()
-            .with(filter)
-            .try_init()
-    };
+    let result = subscriber(filter, on_lambda).try_init();
     if let (Ok(()), Some(error)) = (result, invalid) {
         tracing::warn!(%error, "RUST_LOG is not a valid target filter; logging at info");
+    }
+}
+
+/// JSON lines on Lambda, compact lines elsewhere, filtered by `filter` alone.
+fn subscriber(filter: Targets, on_lambda: bool) -> Box<dyn Subscriber + Send + Sync> {
+    // `fmt()` caps events at INFO unless told otherwise; the `Targets` decides instead.
+    let fmt = fmt().with_max_level(LevelFilter::TRACE).with_target(false);
+    if on_lambda {
+        Box::new(
+            fmt.json()
+                .with_current_span(false)
+                .with_ansi(false)
+                .without_time() // CloudWatch stamps every line already
+                .finish()
+                .with(filter),
+        )
+    } else {
+        Box::new(fmt.compact().finish().with(filter))
     }
 }
 
@@ -90,6 +92,23 @@ mod tests {
         assert!(!filter.would_enable("aws_smithy_runtime::client", &Level::WARN));
         assert!(filter.would_enable("lambda_runtime", &Level::WARN));
         assert!(!filter.would_enable("lambda_runtime", &Level::INFO));
+    }
+
+    #[test]
+    fn the_subscriber_lets_the_filter_decide() {
+        for on_lambda in [true, false] {
+            let debug = subscriber(filter_from(Some("warn,shared=debug")).unwrap(), on_lambda);
+            tracing::subscriber::with_default(debug, || {
+                assert!(tracing::enabled!(target: "shared::store", Level::DEBUG));
+                assert!(!tracing::enabled!(target: "shared::store", Level::TRACE));
+                assert!(!tracing::enabled!(target: "hyper", Level::INFO));
+            });
+            let default = subscriber(default_filter(), on_lambda);
+            tracing::subscriber::with_default(default, || {
+                assert!(tracing::enabled!(target: "shared::store", Level::INFO));
+                assert!(!tracing::enabled!(target: "shared::store", Level::DEBUG));
+            });
+        }
     }
 
     #[test]
