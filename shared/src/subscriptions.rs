@@ -569,11 +569,10 @@ impl Subscriptions {
                     "this customer's account was not provisioned by a subscription",
                 ))
             }
-            (_, account) => {
+            // Cancelled, data not yet deleted: a new subscription waits for the cleanup.
+            (_, Some(_)) => Err(SubscriptionError::Cancelled),
+            (_, None) => {
                 // New customer (or one whose earlier account was cancelled and deleted).
-                if account.is_some() {
-                    return Err(SubscriptionError::Cancelled);
-                }
                 let approved_at = self.auto_approve.then(|| now.clone());
                 let plan = CustomerPlan {
                     account_id,

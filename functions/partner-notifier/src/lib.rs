@@ -25,14 +25,8 @@ pub enum Notified {
     DeadLettered,
 }
 
-/// The partner side: a publisher per call, since each partner has its own bus.
-pub struct Notifier {
-    pub eventbridge: aws_sdk_eventbridge::Client,
-}
-
 pub async fn handle(
     hub: &Hub,
-    notifier: &Notifier,
     event: EventBridgeEvent<serde_json::Value>,
 ) -> Result<Notified, NotifyError> {
     let transient = |e: &dyn std::fmt::Display| NotifyError::Transient(e.to_string());
@@ -78,7 +72,7 @@ pub async fn handle(
     };
     let ready = ReadyForInstallation::for_plan(&plan, &hub.config.public_base_url);
     let detail = serde_json::to_string(&ready).map_err(|e| transient(&e))?;
-    EventPublisher::new(notifier.eventbridge.clone(), &route.bus_arn)
+    EventPublisher::new(hub.outbox.publisher.client(), &route.bus_arn)
         .put_one(HUB_EVENT_SOURCE, READY_FOR_INSTALLATION, &detail)
         .await
         .map_err(|e| transient(&e))?;

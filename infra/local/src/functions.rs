@@ -78,20 +78,14 @@ pub fn build(binary: &str, hub: Arc<Hub>) -> Option<LocalFunction> {
                     .map_err(|e| e.to_string())
             })
         })),
-        "partner-notifier" => {
-            let notifier = Arc::new(partner_notifier::Notifier {
-                eventbridge: hub.outbox.publisher.client(),
-            });
-            Some(event_function(hub, move |hub, event| {
-                let notifier = notifier.clone();
-                Box::pin(async move {
-                    partner_notifier::handle(&hub, &notifier, event)
-                        .await
-                        .map(|notified| serde_json::json!(format!("{notified:?}")))
-                        .map_err(|e| e.to_string())
-                })
-            }))
-        }
+        "partner-notifier" => Some(event_function(hub, |hub, event| {
+            Box::pin(async move {
+                partner_notifier::handle(&hub, event)
+                    .await
+                    .map(|notified| serde_json::json!(format!("{notified:?}")))
+                    .map_err(|e| e.to_string())
+            })
+        })),
         "account-cleanup" => Some(LocalFunction {
             router: None,
             invoke: Some(Arc::new(move |event| {
