@@ -3,25 +3,21 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::domain::{AccountKind, BillingOwner};
 use crate::{
     clock,
     domain::{
         AccountId, AccountStatus, CurrencyCode, Email, ExternalId, Locale, PartnerId, Platform,
         ShopDomain, ShopName, TzOffset,
     },
-    events::{EventError, HubEvent, Outbox},
+    events::{AccountProvisioned, EventPayload, HubEvent},
     partners::Partner,
     secrets::{SecretError, SecretSealer, random_hex16, random_token},
-    store::{Keys, Query, Record, StoreError, Table},
+    store::{Keys, Planned, Query, Record, StoreError, Tx, TxError, UnitOfWork, keys},
 };
-
-pub const ACCOUNT_PROVISIONED: &str = "account.provisioned";
 
 /// The pages of the standard integration; each gets a token the shop embeds.
 pub const DEFAULT_PAGES: [&str; 6] = ["home", "product", "category", "search", "cart", "checkout"];
-
-/// How often a provisioning call retries after losing a transaction conflict.
-const CONFLICT_RETRIES: usize = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
@@ -34,7 +30,7 @@ pub enum AccountError {
     #[error(transparent)]
     Secret(#[from] SecretError),
     #[error(transparent)]
-    Event(#[from] EventError),
+    Tx(#[from] TxError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,27 +49,6 @@ pub struct ShopProfile {
     pub timezone_offset: TzOffset,
     pub locale: Locale,
     pub platform: Platform,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountKind {
-    Shop,
-    SubAccount,
-    Customer,
-}
-
-/// Who invoices an account's subscriptions.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BillingOwner {
-    /// The hub's own payment and invoice features apply.
-    #[default]
-    Hub,
-    /// The partner invoices its customer (usage records go to the partner).
-    Partner,
-    /// A marketplace collects payment; the hub's payment features are off.
-    Marketplace,
 }
 
 /// Secrets the hub must present again, sealed with KMS (see `secrets`).
@@ -107,19 +82,11 @@ pub struct Account {
 
 impl Record for Account {
     fn keys(&self) -> Keys {
-        account_keys(self.id).with_gsi1(
-            partner_accounts_pk(self.partner_id),
+        keys::account(self.id).with_gsi1(
+            keys::partner_accounts_gsi1pk(self.partner_id),
             format!("{}#{}", self.created_at, self.id),
         )
     }
-}
-
-pub fn account_keys(id: AccountId) -> Keys {
-    Keys::new(format!("ACCOUNT#{id}"), "ACCOUNT")
-}
-
-fn partner_accounts_pk(partner: PartnerId) -> String {
-    format!("PARTNER#{partner}#ACCOUNTS")
 }
 
 /// Credentials in the clear, for the one response that shows them.
@@ -140,29 +107,28 @@ pub struct ProvisionedShop {
 
 #[derive(Clone, Debug)]
 pub struct Accounts {
-    table: Table,
+    uow: UnitOfWork,
     sealer: SecretSealer,
-    outbox: Outbox,
 }
 
 impl Accounts {
-    pub fn new(table: Table, sealer: SecretSealer, outbox: Outbox) -> Self {
-        Self {
-            table,
-            sealer,
-            outbox,
-        }
+    pub fn new(uow: UnitOfWork, sealer: SecretSealer) -> Self {
+        Self { uow, sealer }
+    }
+
+    fn table(&self) -> &crate::store::Table {
+        self.uow.table()
     }
 
     pub async fn get(&self, id: AccountId) -> Result<Option<Account>, AccountError> {
-        Ok(self.table.get(&account_keys(id)).await?)
+        Ok(self.table().get(&keys::account(id)).await?)
     }
 
     /// A partner's accounts, oldest first.
     pub async fn list_for_partner(&self, partner: PartnerId) -> Result<Vec<Account>, AccountError> {
         Ok(self
-            .table
-            .query_all(&Query::gsi1(partner_accounts_pk(partner)))
+            .table()
+            .query_all(&Query::gsi1(keys::partner_accounts_gsi1pk(partner)))
             .await?)
     }
 
@@ -175,79 +141,77 @@ impl Accounts {
         partner: &Partner,
         profile: ShopProfile,
     ) -> Result<ProvisionedShop, AccountError> {
+        self.uow.apply(|| self.plan_shop(partner, &profile)).await
+    }
+
+    async fn plan_shop(
+        &self,
+        partner: &Partner,
+        profile: &ShopProfile,
+    ) -> Result<Planned<ProvisionedShop>, AccountError> {
         let id = AccountId::for_shop(&profile.domain);
-        for _ in 0..CONFLICT_RETRIES {
-            if let Some(existing) = self.get(id).await? {
-                return self.existing_shop(partner, existing).await;
-            }
-            let credentials = Credentials {
-                access_token: random_token("at_"),
-                secret_key: random_token("sk_"),
-            };
-            let record = id.to_string();
-            let (access_token, secret_key) = tokio::try_join!(
-                self.sealer
-                    .seal(&credentials.access_token, &record, "accessToken"),
-                self.sealer
-                    .seal(&credentials.secret_key, &record, "secretKey"),
-            )?;
-            let now = clock::sortable(clock::now());
-            let account = Account {
-                id,
-                partner_id: partner.id,
-                kind: AccountKind::Shop,
-                external_id: ExternalId::parse(profile.domain.as_str())
-                    .expect("a shop host is a valid external id"),
-                status: AccountStatus::Active,
-                pages: DEFAULT_PAGES
-                    .iter()
-                    .map(|name| Page {
-                        token: random_hex16(),
-                        name: (*name).to_owned(),
-                    })
-                    .collect(),
-                shop: Some(profile.clone()),
-                billing: BillingOwner::Hub,
-                credentials: Some(SealedCredentials {
-                    access_token,
-                    secret_key,
-                }),
-                created_at: now.clone(),
-                updated_at: now,
-            };
-            let event = HubEvent::new(
-                ACCOUNT_PROVISIONED,
-                serde_json::json!({
-                    "kind": "shop",
-                    "shop": profile.domain,
-                    "externalId": account.external_id,
-                    "status": account.status,
-                    "platform": profile.platform,
-                    "name": profile.name,
-                }),
-            )
-            .for_account(id, partner.id);
-            let (staged, stage_write) = self.outbox.stage(&event)?;
-            let writes = vec![self.table.put_in_transaction(&account, true)?, stage_write];
-            match self.table.transact(writes).await {
-                Ok(()) => {
-                    self.outbox.publish_committed(&[staged]).await;
-                    return Ok(ProvisionedShop {
-                        account,
-                        credentials,
-                        created: true,
-                    });
-                }
-                // Another call created it first: answer as for an existing shop.
-                Err(StoreError::TransactionConditionFailed { .. }) => continue,
-                Err(StoreError::TransactionConflict) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-            }
+        if let Some(existing) = self.get(id).await? {
+            return Ok(Planned::nothing(
+                self.existing_shop(partner, existing).await?,
+            ));
         }
-        Err(StoreError::TransactionConflict.into())
+        let credentials = Credentials {
+            access_token: random_token("at_"),
+            secret_key: random_token("sk_"),
+        };
+        let record = id.to_string();
+        let (access_token, secret_key) = tokio::try_join!(
+            self.sealer
+                .seal(&credentials.access_token, &record, "accessToken"),
+            self.sealer
+                .seal(&credentials.secret_key, &record, "secretKey"),
+        )?;
+        let now = clock::sortable(clock::now());
+        let external_id = ExternalId::parse(profile.domain.as_str())
+            .map_err(|e| StoreError::Dynamo(format!("a shop host is an external id: {e}")))?;
+        let account = Account {
+            id,
+            partner_id: partner.id,
+            kind: AccountKind::Shop,
+            external_id,
+            status: AccountStatus::Active,
+            pages: DEFAULT_PAGES
+                .iter()
+                .map(|name| Page {
+                    token: random_hex16(),
+                    name: (*name).to_owned(),
+                })
+                .collect(),
+            shop: Some(profile.clone()),
+            billing: BillingOwner::Hub,
+            credentials: Some(SealedCredentials {
+                access_token,
+                secret_key,
+            }),
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        let event = HubEvent::new(EventPayload::AccountProvisioned(AccountProvisioned {
+            kind: AccountKind::Shop,
+            external_id: account.external_id.clone(),
+            status: account.status,
+            name: profile.name.as_str().to_owned(),
+            shop: Some(profile.domain.clone()),
+            platform: Some(profile.platform),
+        }))
+        .for_account(id, partner.id);
+        let mut tx = Tx::new();
+        // A lost condition means another call created it first: the re-plan answers
+        // as for an existing shop.
+        tx.put_new(&account)?.event(event);
+        Ok(Planned::new(
+            tx,
+            ProvisionedShop {
+                account,
+                credentials,
+                created: true,
+            },
+        ))
     }
 
     async fn existing_shop(
@@ -256,9 +220,11 @@ impl Accounts {
         account: Account,
     ) -> Result<ProvisionedShop, AccountError> {
         if account.partner_id != partner.id {
-            let domain = account.shop.map(|s| s.domain).unwrap_or_else(|| {
-                ShopDomain::parse(account.external_id.as_str()).expect("stored shop host")
-            });
+            let domain = match account.shop {
+                Some(shop) => shop.domain,
+                None => ShopDomain::parse(account.external_id.as_str())
+                    .map_err(|e| StoreError::Dynamo(format!("stored shop host: {e}")))?,
+            };
             return Err(AccountError::ShopTaken(domain));
         }
         let credentials = self.open_credentials(&account).await?;

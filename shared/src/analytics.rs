@@ -25,7 +25,7 @@ use time::{Date, OffsetDateTime};
 
 use crate::{
     domain::AccountId,
-    store::{Keys, Record, StoreError, Table},
+    store::{Keys, Record, StoreError, Table, keys},
 };
 
 /// HyperLogLog precision: 2^10 registers.
@@ -154,12 +154,8 @@ impl Record for DayActivity {
     }
 }
 
-fn analytics_pk(account: AccountId) -> String {
-    format!("ANALYTICS#{account}")
-}
-
 fn day_keys(account: AccountId, day: &str) -> Keys {
-    Keys::new(analytics_pk(account), format!("DAY#{day}"))
+    keys::analytics_day(account, day)
 }
 
 fn day_string(date: Date) -> String {
@@ -397,14 +393,6 @@ impl From<UpdateFailure> for AnalyticsError {
             }
         }
     }
-}
-
-/// Deletes all of an account's analytics (cancellation cleanup).
-pub async fn delete_account_analytics(
-    table: &Table,
-    account: AccountId,
-) -> Result<usize, StoreError> {
-    table.delete_partition(&analytics_pk(account)).await
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     clock,
     secrets::random_hex16,
-    store::{Keys, Query, Record, StoreError, Table},
+    store::{Keys, Query, Record, StoreError, Table, keys},
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,7 +23,7 @@ pub struct DeadLetter {
 
 impl Record for DeadLetter {
     fn keys(&self) -> Keys {
-        Keys::new("DEADLETTER", format!("{}#{}", self.parked_at, self.id))
+        keys::dead_letter(&self.parked_at, &self.id)
     }
 }
 
@@ -56,7 +56,9 @@ impl DeadLetters {
     }
 
     pub async fn list(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        self.table.query_all(&Query::partition("DEADLETTER")).await
+        self.table
+            .query_all(&Query::partition(keys::DEAD_LETTER_PK))
+            .await
     }
 
     /// Puts a parked EventBridge event back on the hub's bus, as it was received (its

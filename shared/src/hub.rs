@@ -9,10 +9,11 @@ use crate::{
     aws::AwsClients,
     deadletter::DeadLetters,
     events::{EventPublisher, Outbox},
+    marketplace::Marketplaces,
     partners::Partners,
     secrets::SecretSealer,
     signed_payload::PayloadVerifier,
-    store::Table,
+    store::{Table, UnitOfWork},
     subscriptions::Subscriptions,
     timeline::Timeline,
 };
@@ -21,6 +22,8 @@ use crate::{
 pub struct Hub {
     pub config: Config,
     pub table: Table,
+    /// The one write path: every change goes through it.
+    pub uow: UnitOfWork,
     pub partners: Partners,
     pub accounts: Accounts,
     pub outbox: Outbox,
@@ -28,6 +31,7 @@ pub struct Hub {
     pub dead_letters: DeadLetters,
     pub payloads: PayloadVerifier,
     pub subscriptions: Subscriptions,
+    pub marketplaces: Marketplaces,
     pub analytics: Analytics,
 }
 
@@ -37,20 +41,22 @@ impl Hub {
         let table = Table::new(clients.dynamodb.clone(), &config.table_name);
         let publisher = EventPublisher::new(clients.eventbridge.clone(), &config.event_bus_name);
         let outbox = Outbox::new(table.clone(), publisher);
+        let uow = UnitOfWork::new(table.clone(), outbox.clone());
         let sealer = SecretSealer::new(clients.kms.clone(), &config.kms_key_id);
         Self {
-            partners: Partners::new(table.clone()),
-            accounts: Accounts::new(table.clone(), sealer, outbox.clone()),
+            partners: Partners::new(uow.clone()),
+            accounts: Accounts::new(uow.clone(), sealer),
             timeline: Timeline::new(table.clone()),
             dead_letters: DeadLetters::new(table.clone()),
             payloads: PayloadVerifier::new(config.max_payload_lifetime, config.clock_skew),
             subscriptions: Subscriptions::new(
-                table.clone(),
-                outbox.clone(),
+                uow.clone(),
                 config.tier_catalog.clone(),
                 config.auto_approve,
             ),
+            marketplaces: Marketplaces::new(uow.clone(), config.suspension_grace),
             analytics: Analytics::new(table.clone()),
+            uow,
             outbox,
             table,
             config,

@@ -1,6 +1,7 @@
 //! Partner Hub's common crate. Each contract's function is a thin adapter over these
-//! modules: the domain types, the single DynamoDB table, the event outbox, partner
-//! authentication and the one error-to-HTTP mapping.
+//! modules: the domain (`domain` and one module per capability), the single DynamoDB
+//! table and its one write path (`store`), the event catalog and outbox (`events`), the
+//! edge (`http`: errors, auth extractors) and the handler runner (`runtime`).
 
 pub mod accounts;
 pub mod analytics;
@@ -14,6 +15,7 @@ pub mod http;
 pub mod hub;
 pub mod marketplace;
 pub mod partners;
+pub mod runtime;
 pub mod secrets;
 pub mod signed_payload;
 pub mod store;

@@ -7,7 +7,7 @@ use crate::{
     clock,
     domain::PartnerId,
     secrets::{random_token, token_hash, token_matches},
-    store::{Keys, Query, Record, StoreError, Table},
+    store::{Keys, Planned, Query, Record, StoreError, Table, Tx, TxError, UnitOfWork, keys},
 };
 
 const TOKEN_PREFIX: &str = "pt_";
@@ -30,6 +30,8 @@ pub enum PartnerError {
     InvalidRoute(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Tx(#[from] TxError),
 }
 
 /// How a partner talks to the hub over EventBridge: the `source` its events carry (the
@@ -46,7 +48,7 @@ pub struct PartnerRoute {
 
 impl Record for PartnerRoute {
     fn keys(&self) -> Keys {
-        Keys::new(format!("PARTNER_SOURCE#{}", self.source), "PARTNER_SOURCE")
+        keys::partner_source(&self.source)
     }
 }
 
@@ -93,17 +95,8 @@ pub struct EventRoute {
 
 impl Record for Partner {
     fn keys(&self) -> Keys {
-        Keys::new(partner_pk(self.id), "PARTNER")
-            .with_gsi1(token_gsi_pk(&self.token_hash), "PARTNER")
+        keys::partner(self.id).with_gsi1(keys::partner_token_gsi1pk(&self.token_hash), "PARTNER")
     }
-}
-
-fn partner_pk(id: PartnerId) -> String {
-    format!("PARTNER#{id}")
-}
-
-fn token_gsi_pk(hash: &str) -> String {
-    format!("PARTNER_TOKEN#{hash}")
 }
 
 /// A newly registered partner and its token, shown once.
@@ -116,12 +109,16 @@ pub struct Registration {
 
 #[derive(Clone, Debug)]
 pub struct Partners {
-    table: Table,
+    uow: UnitOfWork,
 }
 
 impl Partners {
-    pub fn new(table: Table) -> Self {
-        Self { table }
+    pub fn new(uow: UnitOfWork) -> Self {
+        Self { uow }
+    }
+
+    fn table(&self) -> &Table {
+        self.uow.table()
     }
 
     /// Registers a partner with its first public key; returns the token (only its hash
@@ -153,7 +150,7 @@ impl Partners {
             created_at: now,
             event_route: None,
         };
-        self.table.put_new(&partner).await?;
+        self.table().put_new(&partner).await?;
         Ok(Registration {
             partner_id: partner.id,
             partner_token: token,
@@ -182,7 +179,7 @@ impl Partners {
             created_at: clock::sortable(clock::now()),
             event_route: None,
         };
-        self.table.put_new(&partner).await?;
+        self.table().put_new(&partner).await?;
         Ok(Registration {
             partner_id: partner.id,
             partner_token: token,
@@ -213,6 +210,17 @@ impl Partners {
                 "'{bus_arn}' is not an EventBridge bus ARN"
             )));
         }
+        self.uow
+            .apply(|| self.plan_event_route(id, source, bus_arn))
+            .await
+    }
+
+    async fn plan_event_route(
+        &self,
+        id: PartnerId,
+        source: &str,
+        bus_arn: &str,
+    ) -> Result<Planned<PartnerRoute>, PartnerError> {
         let mut partner = self
             .get(id)
             .await?
@@ -223,35 +231,26 @@ impl Partners {
             partner_name: partner.name.clone(),
             bus_arn: bus_arn.to_owned(),
         };
-        let claim_is_new = match self.route_for_source(source).await? {
-            None => true,
-            Some(existing) if existing.partner_id == id => false,
+        let mut tx = Tx::new();
+        // A claim that another partner wins meanwhile is seen by the re-plan.
+        match self.route_for_source(source).await? {
+            None => tx.put_new(&route)?,
+            Some(existing) if existing.partner_id == id => tx.put(&route)?,
             Some(_) => return Err(PartnerError::SourceTaken(source.to_owned())),
         };
-        let mut writes = vec![self.table.put_in_transaction(&route, claim_is_new)?];
         if let Some(old) = partner
             .event_route
             .as_ref()
             .filter(|old| old.source != source)
         {
-            writes.push(self.table.delete_in_transaction(&Keys::new(
-                format!("PARTNER_SOURCE#{}", old.source),
-                "PARTNER_SOURCE",
-            ))?);
+            tx.delete(keys::partner_source(&old.source));
         }
         partner.event_route = Some(EventRoute {
             source: source.to_owned(),
             bus_arn: bus_arn.to_owned(),
         });
-        writes.push(self.table.put_in_transaction(&partner, false)?);
-        match self.table.transact(writes).await {
-            Ok(()) => Ok(route),
-            // Another partner claimed the source meanwhile.
-            Err(StoreError::TransactionConditionFailed { .. }) => {
-                Err(PartnerError::SourceTaken(source.to_owned()))
-            }
-            Err(e) => Err(e.into()),
-        }
+        tx.put(&partner)?;
+        Ok(Planned::new(tx, route))
     }
 
     /// The partner whose events carry this `source`.
@@ -259,13 +258,7 @@ impl Partners {
         &self,
         source: &str,
     ) -> Result<Option<PartnerRoute>, PartnerError> {
-        Ok(self
-            .table
-            .get(&Keys::new(
-                format!("PARTNER_SOURCE#{source}"),
-                "PARTNER_SOURCE",
-            ))
-            .await?)
+        Ok(self.table().get(&keys::partner_source(source)).await?)
     }
 
     /// Adds a key for rotation; payloads may name it with the JWT header `kid`.
@@ -285,7 +278,7 @@ impl Partners {
             public_key_pem: public_key_pem.trim().to_owned(),
             added_at: clock::sortable(clock::now()),
         });
-        self.table.put(&partner).await?;
+        self.table().put(&partner).await?;
         Ok(kid)
     }
 
@@ -296,15 +289,12 @@ impl Partners {
             .await?
             .ok_or(PartnerError::UnknownPartner(id))?;
         partner.keys.retain(|k| k.kid != kid);
-        self.table.put(&partner).await?;
+        self.table().put(&partner).await?;
         Ok(())
     }
 
     pub async fn get(&self, id: PartnerId) -> Result<Option<Partner>, PartnerError> {
-        Ok(self
-            .table
-            .get(&Keys::new(partner_pk(id), "PARTNER"))
-            .await?)
+        Ok(self.table().get(&keys::partner(id)).await?)
     }
 
     /// The partner of `kind` a token belongs to; a token of another kind is unknown here.
@@ -329,8 +319,8 @@ impl Partners {
             .ok_or(PartnerError::MissingToken)?;
         let hash = token_hash(token);
         let found: Vec<Partner> = self
-            .table
-            .query_all(&Query::gsi1(token_gsi_pk(&hash)).page_size(1))
+            .table()
+            .query_all(&Query::gsi1(keys::partner_token_gsi1pk(&hash)).page_size(1))
             .await?;
         found
             .into_iter()

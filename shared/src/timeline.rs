@@ -6,7 +6,7 @@ use crate::{
     clock,
     domain::{AccountId, EventId},
     events::HubEvent,
-    store::{Keys, Query, Record, StoreError, Table},
+    store::{Keys, Query, Record, StoreError, Table, keys},
 };
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,10 +21,7 @@ pub struct TimelineEntry {
 
 impl Record for TimelineEntry {
     fn keys(&self) -> Keys {
-        Keys::new(
-            format!("ACCOUNT#{}", self.account_id),
-            format!("TIMELINE#{}#{}", self.occurred_at, self.event_id),
-        )
+        keys::timeline(self.account_id, &self.occurred_at, self.event_id)
     }
 }
 
@@ -55,9 +52,9 @@ impl Timeline {
         let entry = TimelineEntry {
             account_id: account,
             event_id: event.event_id,
-            event_type: event.event_type.clone(),
+            event_type: event.detail_type().to_owned(),
             occurred_at: clock::sortable(event.occurred_at),
-            data: event.data.to_string(),
+            data: event.data().to_string(),
         };
         match self.table.put_new(&entry).await {
             Ok(()) => Ok(Appended::New),
@@ -69,7 +66,8 @@ impl Timeline {
     pub async fn list(&self, account: AccountId) -> Result<Vec<TimelineEntry>, StoreError> {
         self.table
             .query_all(
-                &Query::partition(format!("ACCOUNT#{account}")).sort_begins_with("TIMELINE#"),
+                &Query::partition(keys::account_partition(account))
+                    .sort_begins_with(keys::TIMELINE_PREFIX),
             )
             .await
     }

@@ -8,8 +8,8 @@ use shared::{
     accounts::{AccountError, ShopProfile},
     clock,
     domain::{AccountId, CurrencyCode, Email, Locale, Platform, ShopDomain, ShopName, TzOffset},
-    events::HubEvent,
-    store::{Keys, Query, Record, StoreError},
+    events::{AccountDeleted, EventPayload, HubEvent, OutboxRecord},
+    store::{Inbound, Keys, Planned, Query, Record, StoreError, Tx, TxError},
     timeline::Appended,
 };
 
@@ -95,15 +95,125 @@ async fn a_transaction_writes_all_or_nothing() {
     let hub = hub("txn").await;
     let table = &hub.table;
     table.put_new(&note("t", 1)).await.unwrap();
-    let writes = vec![
-        table.put_in_transaction(&note("t", 2), true).unwrap(),
-        table.put_in_transaction(&note("t", 1), true).unwrap(), // exists: cancels all
-    ];
-    assert!(matches!(
-        table.transact(writes).await,
-        Err(StoreError::TransactionConditionFailed { index: 1 })
-    ));
+    let mut plans = 0;
+    let result: Result<(), TxError> = hub
+        .uow
+        .apply(|| {
+            plans += 1;
+            async {
+                let mut tx = Tx::new();
+                tx.put_new(&note("t", 2))?.put_new(&note("t", 1))?; // exists: cancels all
+                Ok(Planned::new(tx, ()))
+            }
+        })
+        .await;
+    assert!(matches!(result, Err(TxError::Conflict)), "{result:?}");
+    assert_eq!(
+        plans, 5,
+        "a lost condition re-plans, a bounded number of times"
+    );
     assert_eq!(table.get::<Note>(&note("t", 2).keys()).await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_unit_of_work_refuses_more_than_dynamodbs_100_actions() {
+    let hub = hub("txn-limit").await;
+    let result: Result<(), TxError> = hub
+        .uow
+        .apply(|| async {
+            let mut tx = Tx::new();
+            for n in 0..101 {
+                tx.put(&note("big", n))?;
+            }
+            Ok(Planned::new(tx, ()))
+        })
+        .await;
+    assert!(
+        matches!(result, Err(TxError::TooLarge { actions: 101 })),
+        "{result:?}"
+    );
+    let stored: Vec<Note> = hub
+        .table
+        .query_all(&Query::partition("NOTE#big"))
+        .await
+        .unwrap();
+    assert!(stored.is_empty());
+    // 100 is fine: 99 puts and one event.
+    hub.uow
+        .apply(|| async {
+            let mut tx = Tx::new();
+            for n in 0..99 {
+                tx.put(&note("big", n))?;
+            }
+            tx.event(deleted_event());
+            Ok::<_, TxError>(Planned::new(tx, ()))
+        })
+        .await
+        .unwrap();
+    let stored: Vec<Note> = hub
+        .table
+        .query_all(&Query::partition("NOTE#big"))
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 99);
+}
+
+fn deleted_event() -> HubEvent {
+    HubEvent::new(EventPayload::AccountDeleted(AccountDeleted {
+        customer_id: "c".into(),
+        items_deleted: 0,
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_ledger_answers_redeliveries_and_refuses_reused_ids() {
+    let hub = hub("ledger").await;
+    let inbound = |hash: &str| Inbound::new("scope-a", "message-1", "test", hash);
+    let mut plans = 0;
+    let mut deliver = async |hash: &str, n: u32| -> Result<_, TxError> {
+        hub.uow
+            .apply_inbound(&inbound(hash), None, || {
+                plans += 1;
+                async move {
+                    let mut tx = Tx::new();
+                    tx.put(&note("ledger", n))?;
+                    Ok(Planned::new(tx, n))
+                }
+            })
+            .await
+    };
+    assert_eq!(
+        deliver("hash-1", 1).await.unwrap(),
+        shared::store::Applied::Committed(1)
+    );
+    // Same id, same body: the stored outcome, and nothing is planned or written.
+    assert_eq!(
+        deliver("hash-1", 2).await.unwrap(),
+        shared::store::Applied::Duplicate(1)
+    );
+    // Same id, another body: refused.
+    assert!(matches!(
+        deliver("hash-2", 3).await,
+        Err(TxError::Reused { .. })
+    ));
+    drop(deliver);
+    assert_eq!(plans, 1);
+    let stored: Vec<Note> = hub
+        .table
+        .query_all(&Query::partition("NOTE#ledger"))
+        .await
+        .unwrap();
+    assert_eq!(stored.iter().map(|n| n.n).collect::<Vec<_>>(), [1]);
+    // Another scope has ids of its own.
+    let other = Inbound::new("scope-b", "message-1", "test", "hash-9");
+    let applied = hub
+        .uow
+        .apply_inbound(&other, None, || async {
+            Ok::<_, TxError>(Planned::nothing(7))
+        })
+        .await
+        .unwrap();
+    assert_eq!(applied, shared::store::Applied::Committed(7));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -212,16 +322,15 @@ async fn provisioning_is_unique_per_shop_and_seals_credentials() {
 async fn the_sweep_publishes_what_a_crash_left_in_the_outbox() {
     let hub = hub("outbox").await;
     // Committed changes whose publish never happened (the process died after commit).
-    for i in 0..13 {
-        let mut event = HubEvent::new("account.provisioned", serde_json::json!({"i": i}));
+    for _ in 0..13 {
+        let mut event = deleted_event();
         event.occurred_at = clock::now() - Duration::from_secs(120);
-        let (_, write) = hub.outbox.stage(&event).unwrap();
-        hub.table.transact(vec![write]).await.unwrap();
+        let record = OutboxRecord::from_event(&event).unwrap();
+        hub.table.put_new(&record).await.unwrap();
     }
     // Fresh items are left to the request that wrote them.
-    let fresh = HubEvent::new("account.provisioned", serde_json::json!({}));
-    let (_, write) = hub.outbox.stage(&fresh).unwrap();
-    hub.table.transact(vec![write]).await.unwrap();
+    let fresh = OutboxRecord::from_event(&deleted_event()).unwrap();
+    hub.table.put_new(&fresh).await.unwrap();
 
     let report = hub.outbox.sweep(clock::now()).await.unwrap();
     assert_eq!(report.found, 13, "13 stale events, in two PutEvents chunks");
@@ -243,7 +352,7 @@ async fn the_sweep_publishes_what_a_crash_left_in_the_outbox() {
 async fn timeline_appends_each_event_once() {
     let hub = hub("timeline").await;
     let account = AccountId::random();
-    let event = HubEvent::new("account.provisioned", serde_json::json!({"x": 1}));
+    let event = deleted_event();
     assert_eq!(
         hub.timeline.append(account, &event).await.unwrap(),
         Appended::New
@@ -254,7 +363,7 @@ async fn timeline_appends_each_event_once() {
     );
     let entries = hub.timeline.list(account).await.unwrap();
     assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].event_type, "account.provisioned");
+    assert_eq!(entries[0].event_type, "account.deleted");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -299,12 +408,7 @@ async fn auto_approval_goes_live_at_once_and_sources_belong_to_one_partner() {
         subscriptions::{CreateSubscription, Outcome, Subscriptions, TierCatalog},
     };
     let hub = hub("autoapprove").await;
-    let subscriptions = Subscriptions::new(
-        hub.table.clone(),
-        hub.outbox.clone(),
-        TierCatalog::default(),
-        true,
-    );
+    let subscriptions = Subscriptions::new(hub.uow.clone(), TierCatalog::default(), true);
     let a = hub.partners.register("A", PUB_A, None).await.unwrap();
     let b = hub.partners.register("B", PUB_B, None).await.unwrap();
     let bus = "arn:aws:events:us-east-1:111122223333:event-bus/a";
@@ -334,12 +438,23 @@ async fn auto_approval_goes_live_at_once_and_sources_belong_to_one_partner() {
     let partner = hub.partners.get(a.partner_id).await.unwrap().unwrap();
     assert_eq!(partner.event_route.unwrap().bus_arn, bus);
 
-    let detail = serde_json::json!({"tier": "starter", "contract_length": 1, "id": "c-1",
-        "website": "https://c1.example.com", "template": "t", "company_name": "C1"});
-    let request = CreateSubscription::parse(&detail, subscriptions.catalog()).unwrap();
+    let request = CreateSubscription {
+        customer: ExternalId::parse("c-1").unwrap(),
+        tier: "starter".into(),
+        contract_length_months: 1,
+        website: "https://c1.example.com/".into(),
+        template: "t".into(),
+        company_name: "C1".into(),
+    };
+    let inbound = Inbound::new(
+        Subscriptions::ledger_scope(a.partner_id),
+        "envelope-1",
+        "Create Subscription",
+        "hash",
+    );
     assert_eq!(
         subscriptions
-            .create_or_upgrade(&route, "envelope-1", request)
+            .create_or_upgrade(&route, &inbound, request)
             .await
             .unwrap(),
         Outcome::Created
@@ -357,7 +472,7 @@ async fn auto_approval_goes_live_at_once_and_sources_belong_to_one_partner() {
     );
     assert_eq!(
         subscriptions
-            .widget_key(&plan.widget_key)
+            .widget_key(&plan.installation.unwrap().widget_key)
             .await
             .unwrap()
             .unwrap()

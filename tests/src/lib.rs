@@ -186,9 +186,59 @@ impl TestHub {
         response.json().await.expect("schedule result")
     }
 
+    /// Checks every event on the account's timeline against its schema in
+    /// `events/hub/` (the timeline holds every hub event about the account); returns
+    /// the event types in order.
+    pub async fn assert_timeline_matches_schemas(
+        &self,
+        account: shared::domain::AccountId,
+    ) -> Vec<String> {
+        let entries = self
+            .stand_in
+            .hub
+            .timeline
+            .list(account)
+            .await
+            .expect("timeline");
+        for entry in &entries {
+            let data: Value = serde_json::from_str(&entry.data).expect("timeline data");
+            let occurred_at = time::PrimitiveDateTime::parse(
+                entry.occurred_at.trim_end_matches('Z'),
+                &time::format_description::well_known::Iso8601::DEFAULT,
+            )
+            .expect("sortable timestamp")
+            .assume_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("RFC 3339");
+            let detail = serde_json::json!({
+                "eventId": entry.event_id,
+                "occurredAt": occurred_at,
+                "accountId": account,
+                "type": entry.event_type,
+                "data": data,
+            });
+            assert_matches_schema(&entry.event_type, &detail);
+        }
+        entries.into_iter().map(|e| e.event_type).collect()
+    }
+
     pub async fn stop(self) {
         self.stand_in.stop().await;
     }
+}
+
+/// Validates a hub event's detail against `events/hub/<type>.schema.json`.
+pub fn assert_matches_schema(detail_type: &str, detail: &Value) {
+    let schema = sample(&format!("hub/{detail_type}.schema.json"));
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(detail)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{detail_type} does not match its schema: {errors:?}\n{detail}"
+    );
 }
 
 /// Polls `check` until it returns `Some`, for at most `timeout`.

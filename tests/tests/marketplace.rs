@@ -8,9 +8,12 @@ use hub_tests::{TestHub, TestMarketplace, eventually, sample};
 use serde_json::{Value, json};
 use shared::{
     domain::{AccountId, ExternalId},
-    marketplace::{
-        CustomerProfile, LedgerEntry, Marketplaces, Subscription, SubscriptionStatus, ledger_keys,
+    domain::{
+        SubscriptionStatus,
+        subscription::{Subscription, Terms},
     },
+    marketplace::{CustomerProfile, Marketplaces},
+    store::{LedgerEntry, keys},
 };
 
 fn fresh_id() -> String {
@@ -18,8 +21,20 @@ fn fresh_id() -> String {
 }
 
 fn marketplaces(hub: &TestHub) -> Marketplaces {
-    let h = &hub.stand_in.hub;
-    Marketplaces::new(h.table.clone(), h.outbox.clone(), h.config.suspension_grace)
+    hub.stand_in.hub.marketplaces.clone()
+}
+
+/// A marketplace subscription's price, price type and interval.
+fn price(sub: &Subscription) -> (&str, &str, Option<&str>) {
+    match &sub.terms {
+        Terms::Product {
+            price,
+            price_type,
+            price_interval,
+            ..
+        } => (price.as_str(), price_type, price_interval.as_deref()),
+        other => panic!("not a product: {other:?}"),
+    }
 }
 
 /// The marketplace's side of the conversation: its user, product and the hub's ids.
@@ -167,9 +182,7 @@ async fn plays_every_event_type_then_replays_change_nothing() {
     assert_eq!(profile.region_state.as_deref(), Some("Brandenburg"));
     assert_eq!(profile.email.unwrap().as_str(), "john@doe.com");
     assert_eq!(subs.len(), 1);
-    assert_eq!(subs[0].price.as_str(), "123.45");
-    assert_eq!(subs[0].price_type, "SUBSCRIPTION");
-    assert_eq!(subs[0].price_interval.as_deref(), Some("MONTHLY"));
+    assert_eq!(price(&subs[0]), ("123.45", "SUBSCRIPTION", Some("MONTHLY")));
     assert_eq!(subs[0].status, SubscriptionStatus::Active);
 
     let status = async || marketplaces(&hub).subscriptions(account).await.unwrap()[0].clone();
@@ -238,7 +251,7 @@ async fn plays_every_event_type_then_replays_change_nothing() {
     assert!(profile.profile.is_none() && profile.erased_at.is_some());
     assert!(account_record.is_some());
     assert_eq!(subs.len(), 1);
-    assert_eq!(subs[0].price.as_str(), "123.45");
+    assert_eq!(price(&subs[0]).0, "123.45");
     assert_eq!(subs[0].status, SubscriptionStatus::Cancelled);
 
     // Every change reached the account's timeline through the outbox and the bus.
@@ -251,6 +264,12 @@ async fn plays_every_event_type_then_replays_change_nothing() {
     let before = snapshot(&hub, account).await;
     let timeline_before = timeline_len(&hub, account).await;
     assert_eq!(timeline_before, changes);
+    // Every emitted event matches its schema in events/hub/.
+    let types = hub.assert_timeline_matches_schemas(account).await;
+    assert!(
+        types.contains(&"subscription.suspended".to_owned()),
+        "{types:?}"
+    );
 
     // Redelivery of every request (with a fresh auth token and timestamp): the same
     // response, and nothing changes.
@@ -397,9 +416,9 @@ async fn refuses_bad_auth_dangling_and_malformed_events_writing_nothing() {
         .stand_in
         .hub
         .table
-        .get(&ledger_keys(
-            market.id,
-            &ExternalId::parse(purchase["event"]["id"].as_str().unwrap()).unwrap(),
+        .get(&keys::ledger(
+            &Marketplaces::ledger_scope(market.id),
+            purchase["event"]["id"].as_str().unwrap(),
         ))
         .await
         .unwrap();

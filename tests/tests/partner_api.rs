@@ -71,6 +71,8 @@ async fn provisions_a_shop_then_answers_200_with_the_same_body() {
     .await
     .expect("account.provisioned reached the timeline");
     assert_eq!(types, vec!["account.provisioned"]);
+    let account = AccountId::for_shop(&ShopDomain::parse("my-shop.com").unwrap());
+    hub.assert_timeline_matches_schemas(account).await;
     hub.stop().await;
 }
 

@@ -12,9 +12,18 @@ use hub_tests::{
 };
 use serde_json::{Value, json};
 use shared::{
-    domain::{AccountId, AccountStatus, ExternalId},
+    domain::{
+        AccountId, AccountStatus, ExternalId,
+        subscription::{Installation, Subscription, Terms},
+    },
+    runtime::Failure,
     subscriptions::Outcome,
 };
+
+/// Where a customer's plan is installed, with its keys.
+fn installed(plan: &Subscription) -> Installation {
+    plan.installation.clone().expect("a tier plan is installed")
+}
 
 const CUSTOMER: &str = "partner_customer_id";
 
@@ -116,9 +125,9 @@ async fn the_whole_lifecycle_from_the_samples() {
     })
     .await
     .expect("provisioned");
-    assert_eq!(plan.tier, "starter");
-    assert_eq!(plan.products, ["widget"]);
-    assert_eq!(plan.website, "https://customer-site.com/");
+    assert_eq!(plan.tier(), Some("starter"));
+    assert_eq!(plan.products(), ["widget"]);
+    assert_eq!(installed(&plan).website, "https://customer-site.com/");
     let stored = hub
         .stand_in
         .hub
@@ -144,12 +153,18 @@ async fn the_whole_lifecycle_from_the_samples() {
             .plan(account)
             .await
             .unwrap()
-            .filter(|p| p.tier == "growth")
+            .filter(|p| p.tier() == Some("growth"))
     })
     .await
     .expect("upgraded");
-    assert_eq!(plan.products, ["widget", "search"]);
-    assert_eq!(plan.contract_length_months, 12);
+    assert_eq!(plan.products(), ["widget", "search"]);
+    assert!(matches!(
+        plan.terms,
+        Terms::Tier {
+            contract_length_months: 12,
+            ..
+        }
+    ));
 
     // QA approves: Ready for Installation arrives on the partner's bus.
     assert!(subscriptions.approve(account).await.unwrap());
@@ -173,11 +188,11 @@ async fn the_whole_lifecycle_from_the_samples() {
     .expect("Ready for Installation on the partner's bus");
     let detail = &ready["detail"];
     assert_eq!(detail["id"], CUSTOMER);
-    assert_eq!(detail["widget_key"], plan.widget_key.as_str());
-    assert_eq!(detail["search_key"], plan.search_key.as_str());
+    assert_eq!(detail["widget_key"], installed(&plan).widget_key.as_str());
+    assert_eq!(detail["search_key"], installed(&plan).search_key.as_str());
     let snippet = detail["widget_snippet"].as_str().unwrap();
     assert!(
-        snippet.starts_with("<script") && snippet.contains(&plan.widget_key),
+        snippet.starts_with("<script") && snippet.contains(&installed(&plan).widget_key),
         "{snippet}"
     );
     assert!(
@@ -188,7 +203,7 @@ async fn the_whole_lifecycle_from_the_samples() {
         detail["search_snippet"]
             .as_str()
             .unwrap()
-            .contains(&plan.search_key)
+            .contains(&installed(&plan).search_key)
     );
     assert_eq!(
         hub.stand_in
@@ -227,7 +242,7 @@ async fn the_whole_lifecycle_from_the_samples() {
         ("book an appointment", true),
     ];
     for (i, (query, found)) in asked.iter().enumerate() {
-        let body = json!({"key": plan.widget_key, "userId": format!("user-{}", i % 4),
+        let body = json!({"key": installed(&plan).widget_key, "userId": format!("user-{}", i % 4),
                           "sessionId": format!("session-{}", i % 4), "query": query, "contentFound": found});
         assert_eq!(report(&hub, body).await, 202);
     }
@@ -235,7 +250,7 @@ async fn the_whole_lifecycle_from_the_samples() {
     let status = hub
         .http
         .post(hub.url("/api/v0/widget/events"))
-        .header("x-widget-key", &plan.search_key)
+        .header("x-widget-key", &installed(&plan).search_key)
         .json(&session_only)
         .send()
         .await
@@ -312,7 +327,7 @@ async fn the_whole_lifecycle_from_the_samples() {
     })
     .await
     .expect("cancelled");
-    let body = json!({"key": plan.widget_key, "userId": "u", "sessionId": "s", "query": "still there?", "contentFound": true});
+    let body = json!({"key": installed(&plan).widget_key, "userId": "u", "sessionId": "s", "query": "still there?", "contentFound": true});
     assert_eq!(
         report(&hub, body).await,
         401,
@@ -323,6 +338,24 @@ async fn the_whole_lifecycle_from_the_samples() {
         .unwrap();
     assert_eq!(cleanup.deleted_accounts, 0, "not before the effective date");
     assert!(subscriptions.plan(account).await.unwrap().is_some());
+
+    // Every event emitted so far matches its schema in events/hub/.
+    let types = eventually(Duration::from_secs(15), || async {
+        let types = hub.assert_timeline_matches_schemas(account).await;
+        types
+            .contains(&"subscription.cancelled".to_owned())
+            .then_some(types)
+    })
+    .await
+    .expect("the cancellation reached the timeline");
+    for expected in [
+        "account.provisioned",
+        "subscription.created",
+        "subscription.upgraded",
+        "installation.ready",
+    ] {
+        assert!(types.contains(&expected.to_owned()), "{types:?}");
+    }
 
     // After the effective date the scheduled cleanup deletes everything but a tombstone.
     let cleanup = account_cleanup::handle_at(&hub.stand_in.hub, now + time::Duration::days(2))
@@ -367,7 +400,7 @@ async fn redelivery_changes_nothing_and_a_past_effective_date_acts_at_once() {
     let first = subscription_events::handle(&hub.stand_in.hub, event.clone())
         .await
         .unwrap();
-    assert_eq!(first, subscription_events::Handled::Done(Outcome::Created));
+    assert_eq!(first, Outcome::Created);
     let account = account_of(&partner, "cust-redelivered");
     let before = hub
         .stand_in
@@ -380,10 +413,7 @@ async fn redelivery_changes_nothing_and_a_past_effective_date_acts_at_once() {
     let second = subscription_events::handle(&hub.stand_in.hub, event)
         .await
         .unwrap();
-    assert_eq!(
-        second,
-        subscription_events::Handled::Done(Outcome::Redelivered)
-    );
+    assert_eq!(second, Outcome::Redelivered);
     assert_eq!(
         hub.stand_in
             .hub
@@ -395,15 +425,14 @@ async fn redelivery_changes_nothing_and_a_past_effective_date_acts_at_once() {
         before
     );
 
-    // The same envelope id carrying another tier is still the same delivery.
+    // The same envelope id carrying another tier is refused (one ledger: same id and
+    // another body is a reused id), to be parked, and changes nothing.
     envelope["detail"]["tier"] = "growth".into();
     let replayed: EventBridgeEvent<Value> = serde_json::from_value(envelope).unwrap();
-    let third = subscription_events::handle(&hub.stand_in.hub, replayed)
-        .await
-        .unwrap();
-    assert_eq!(
-        third,
-        subscription_events::Handled::Done(Outcome::Redelivered)
+    let third = subscription_events::handle(&hub.stand_in.hub, replayed).await;
+    assert!(
+        matches!(&third, Err(Failure::Park(reason)) if reason.contains("already used")),
+        "{third:?}"
     );
     assert_eq!(
         hub.stand_in
@@ -413,8 +442,8 @@ async fn redelivery_changes_nothing_and_a_past_effective_date_acts_at_once() {
             .await
             .unwrap()
             .unwrap()
-            .tier,
-        "starter"
+            .tier(),
+        Some("starter")
     );
 
     // A cancellation effective in the past deletes at once.
@@ -587,13 +616,17 @@ async fn bad_events_are_parked_for_operators_and_replayable() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        report(&hub, json!({"key": plan.widget_key, "sessionId": "s"})).await,
+        report(
+            &hub,
+            json!({"key": installed(&plan).widget_key, "sessionId": "s"})
+        )
+        .await,
         422
     );
     assert_eq!(
         report(
             &hub,
-            json!({"key": plan.widget_key, "userId": "u", "sessionId": "s", "query": "q"})
+            json!({"key": installed(&plan).widget_key, "userId": "u", "sessionId": "s", "query": "q"})
         )
         .await,
         422

@@ -3,14 +3,20 @@
 
 use shared::{
     Hub, clock,
+    runtime::{Failure, Function},
     subscriptions::{CleanupReport, SubscriptionError},
 };
 
-pub async fn handle(
-    hub: &Hub,
-    _event: serde_json::Value,
-) -> Result<CleanupReport, SubscriptionError> {
-    handle_at(hub, clock::now()).await
+pub const NAME: &str = "account-cleanup";
+
+pub fn function() -> Function {
+    Function::event(NAME, |hub, event| Box::pin(handle(hub, event)))
+}
+
+pub async fn handle(hub: &Hub, _schedule: serde_json::Value) -> Result<CleanupReport, Failure> {
+    handle_at(hub, clock::now())
+        .await
+        .map_err(|e| Failure::Retry(e.to_string()))
 }
 
 /// The same, as of `now` (tests move the clock forward).

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::{
     Json, Router,
-    extract::{Path, Query, State},
+    extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -16,11 +16,16 @@ use shared::{
     Hub,
     analytics::{WidgetReport, WidgetSummary, normalise_query},
     clock,
-    domain::{AccountId, ExternalId},
-    http::{AnyJson, ApiError},
-    partners::PartnerKind,
-    subscriptions::parse_iso8601,
+    domain::{AccountId, ExternalId, ParseError},
+    http::{AnyJson, ApiError, Path, Query, auth::PartnerAuth},
+    runtime::Function,
 };
+
+pub const NAME: &str = "analytics-api";
+
+pub fn function() -> Function {
+    Function::http(NAME, router)
+}
 
 pub const WIDGET_EVENTS_PATH: &str = "/api/v0/widget/events";
 pub const ANALYTICS_PATH: &str = "/api/v0/partners/customers/{customer_id}/analytics";
@@ -92,7 +97,7 @@ fn id_field(field: &str, value: Option<String>) -> Result<String, ApiError> {
         None => Err(ApiError::missing_field(field)),
         Some(v) if v.is_empty() || v.len() > 256 => Err(ApiError::invalid_field(
             field,
-            shared::domain::ParseError("must be 1 to 256 characters".into()),
+            ParseError::new("must be 1 to 256 characters"),
         )),
         Some(v) => Ok(v),
     }
@@ -153,7 +158,7 @@ async fn record_report(
             if normalised.is_empty() {
                 return Err(ApiError::invalid_field(
                     "query",
-                    shared::domain::ParseError("must not be empty".into()),
+                    ParseError::new("must not be empty"),
                 ));
             }
             let found = body
@@ -197,10 +202,10 @@ fn date_param(
     let raw = value
         .filter(|v| !v.trim().is_empty())
         .ok_or_else(|| ApiError::missing_field(field))?;
-    let at = parse_iso8601(raw.trim()).ok_or_else(|| {
+    let at = clock::parse_iso8601(raw.trim()).ok_or_else(|| {
         ApiError::invalid_field(
             field,
-            shared::domain::ParseError(format!("'{raw}' is not an ISO-8601 date-time")),
+            ParseError::new(format!("'{raw}' is not an ISO-8601 date-time")),
         )
     })?;
     Ok((raw, at))
@@ -208,27 +213,10 @@ fn date_param(
 
 async fn summary(
     State(hub): State<Arc<Hub>>,
-    headers: HeaderMap,
-    customer_id: Result<Path<String>, axum::extract::rejection::PathRejection>,
-    params: Result<Query<RangeParams>, axum::extract::rejection::QueryRejection>,
+    PartnerAuth(partner): PartnerAuth,
+    Path(customer_id): Path<String>,
+    Query(params): Query<RangeParams>,
 ) -> Result<Json<AnalyticsResponse>, ApiError> {
-    let token = headers
-        .get("x-rlv-partner-token")
-        .and_then(|v| v.to_str().ok())
-        .or_else(|| {
-            headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-        });
-    let partner = hub
-        .partners
-        .authenticate_kind(token, PartnerKind::Integrator)
-        .await?;
-    let Path(customer_id) = customer_id
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()))?;
-    let Query(params) = params
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
     let (start_raw, start) = date_param("startDate", params.start_date)?;
     let (end_raw, end) = date_param("endDate", params.end_date)?;
     let customer =

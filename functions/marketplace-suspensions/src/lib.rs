@@ -3,15 +3,21 @@
 
 use shared::{
     Hub, clock,
-    marketplace::{MarketplaceError, Marketplaces, SuspensionReport},
+    marketplace::{MarketplaceError, SuspensionReport},
+    runtime::{Failure, Function},
 };
 use time::OffsetDateTime;
 
-pub async fn handle(
-    hub: &Hub,
-    _event: serde_json::Value,
-) -> Result<SuspensionReport, MarketplaceError> {
-    handle_at(hub, clock::now()).await
+pub const NAME: &str = "marketplace-suspensions";
+
+pub fn function() -> Function {
+    Function::event(NAME, |hub, event| Box::pin(handle(hub, event)))
+}
+
+pub async fn handle(hub: &Hub, _schedule: serde_json::Value) -> Result<SuspensionReport, Failure> {
+    handle_at(hub, clock::now())
+        .await
+        .map_err(|e| Failure::Retry(e.to_string()))
 }
 
 /// Suspends what is due at `now` (tests pass a time past the grace period).
@@ -19,12 +25,7 @@ pub async fn handle_at(
     hub: &Hub,
     now: OffsetDateTime,
 ) -> Result<SuspensionReport, MarketplaceError> {
-    let marketplaces = Marketplaces::new(
-        hub.table.clone(),
-        hub.outbox.clone(),
-        hub.config.suspension_grace,
-    );
-    let report = marketplaces.suspend_due(now).await?;
+    let report = hub.marketplaces.suspend_due(now).await?;
     if report.due > 0 {
         tracing::info!(
             due = report.due,

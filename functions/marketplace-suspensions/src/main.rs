@@ -1,16 +1,4 @@
-use lambda_runtime::{LambdaEvent, service_fn};
-
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
-    let hub = shared::Hub::from_env().await?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| {
-        let hub = &hub;
-        async move {
-            marketplace_suspensions::handle(hub, event.payload)
-                .await
-                .map_err(lambda_runtime::Error::from)
-        }
-    }))
-    .await
+async fn main() -> Result<(), shared::runtime::Error> {
+    shared::runtime::serve_events(marketplace_suspensions::function()).await
 }

@@ -2,11 +2,22 @@
 
 use shared::{
     Hub, clock,
-    events::{EventError, SweepReport},
+    events::SweepReport,
+    runtime::{Failure, Function},
 };
 
-pub async fn handle(hub: &Hub, _event: serde_json::Value) -> Result<SweepReport, EventError> {
-    let report = hub.outbox.sweep(clock::now()).await?;
+pub const NAME: &str = "outbox-sweep";
+
+pub fn function() -> Function {
+    Function::event(NAME, |hub, event| Box::pin(handle(hub, event)))
+}
+
+pub async fn handle(hub: &Hub, _schedule: serde_json::Value) -> Result<SweepReport, Failure> {
+    let report = hub
+        .outbox
+        .sweep(clock::now())
+        .await
+        .map_err(|e| Failure::Retry(e.to_string()))?;
     if report.found > 0 {
         tracing::info!(
             found = report.found,

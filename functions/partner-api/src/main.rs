@@ -1,8 +1,4 @@
-use std::sync::Arc;
-
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    let hub = Arc::new(shared::Hub::from_env().await?);
-    lambda_http::run(partner_api::router(hub)).await
+async fn main() -> Result<(), shared::runtime::Error> {
+    shared::runtime::serve_http(partner_api::router).await
 }

@@ -1,20 +1,4 @@
-use aws_lambda_events::eventbridge::EventBridgeEvent;
-use lambda_runtime::{LambdaEvent, service_fn};
-
 #[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
-    let hub = shared::Hub::from_env().await?;
-    lambda_runtime::run(service_fn(
-        |event: LambdaEvent<EventBridgeEvent<serde_json::Value>>| {
-            let hub = &hub;
-            async move {
-                partner_notifier::handle(hub, event.payload)
-                    .await
-                    .map(|_| ())
-                    .map_err(lambda_runtime::Error::from)
-            }
-        },
-    ))
-    .await
+async fn main() -> Result<(), shared::runtime::Error> {
+    shared::runtime::serve_events(partner_notifier::function()).await
 }

@@ -1,73 +1,34 @@
 //! Partners' subscription events (`subscription-events-eventbridge.md`): Create
 //! Subscription and Cancellation, put by partners on the hub's bus. The partner is
-//! identified by the envelope's `source`, never by its `account`. An event that can never
-//! be processed (unregistered source, bad detail, unknown customer) is parked as a dead
-//! letter and acknowledged; storage failures are returned so EventBridge retries.
+//! identified by the envelope's `source`. An event that can never be processed
+//! (unregistered source, bad detail, unknown customer, an envelope id reused with
+//! another content) is parked by the runner; storage failures are retried.
+
+pub mod wire;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde_json::Value;
 use shared::{
     Hub,
-    subscriptions::{
-        CANCELLATION, CREATE_SUBSCRIPTION, CancelSubscription, CreateSubscription, Outcome,
-        SubscriptionError,
-    },
+    runtime::{Failure, Function},
+    subscriptions::{Outcome, SubscriptionError},
 };
 
-pub const HANDLER_NAME: &str = "subscription-events";
+pub const NAME: &str = "subscription-events";
+/// `detail-type`s of the contract's events.
+pub const CREATE_SUBSCRIPTION: &str = "Create Subscription";
+pub const CANCELLATION: &str = "Cancellation";
 
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    #[error("transient failure; the event will be retried: {0}")]
-    Transient(String),
+pub fn function() -> Function {
+    Function::event(NAME, |hub, event| Box::pin(handle(hub, event)))
 }
 
-/// What happened to one event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Handled {
-    Done(Outcome),
-    DeadLettered,
+fn failure(err: SubscriptionError) -> Failure {
+    let transient = err.is_transient();
+    Failure::classify(err, transient)
 }
 
-pub async fn handle(
-    hub: &Hub,
-    event: EventBridgeEvent<serde_json::Value>,
-) -> Result<Handled, HandlerError> {
-    match process(hub, &event).await {
-        Ok(outcome) => {
-            tracing::info!(source = %event.source, detail_type = %event.detail_type, ?outcome, "subscription event handled");
-            Ok(Handled::Done(outcome))
-        }
-        Err(Failure::Retry(reason)) => Err(HandlerError::Transient(reason)),
-        Err(Failure::Park(reason)) => {
-            let raw = serde_json::to_value(&event).unwrap_or(serde_json::Value::Null);
-            hub.dead_letters
-                .park(HANDLER_NAME, &reason, &raw)
-                .await
-                .map_err(|e| HandlerError::Transient(e.to_string()))?;
-            Ok(Handled::DeadLettered)
-        }
-    }
-}
-
-enum Failure {
-    Retry(String),
-    Park(String),
-}
-
-impl From<SubscriptionError> for Failure {
-    fn from(err: SubscriptionError) -> Self {
-        if err.is_transient() {
-            Failure::Retry(err.to_string())
-        } else {
-            Failure::Park(err.to_string())
-        }
-    }
-}
-
-async fn process(
-    hub: &Hub,
-    event: &EventBridgeEvent<serde_json::Value>,
-) -> Result<Outcome, Failure> {
+pub async fn handle(hub: &Hub, event: EventBridgeEvent<Value>) -> Result<Outcome, Failure> {
     let route = hub
         .partners
         .route_for_source(&event.source)
@@ -79,25 +40,28 @@ async fn process(
                 event.source
             ))
         })?;
-    let envelope_id = event
-        .id
-        .as_deref()
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| Failure::Park("the envelope has no id".into()))?;
+    let park = |e: wire::Invalid| Failure::Park(e.to_string());
+    let inbound = wire::inbound(route.partner_id, &event).map_err(park)?;
     let subscriptions = &hub.subscriptions;
-    match event.detail_type.as_str() {
+    let outcome = match event.detail_type.as_str() {
         CREATE_SUBSCRIPTION => {
-            let request = CreateSubscription::parse(&event.detail, subscriptions.catalog())?;
-            Ok(subscriptions
-                .create_or_upgrade(&route, envelope_id, request)
-                .await?)
+            let request =
+                wire::create_subscription(&event.detail, subscriptions.catalog()).map_err(park)?;
+            subscriptions
+                .create_or_upgrade(&route, &inbound, request)
+                .await
         }
         CANCELLATION => {
-            let request = CancelSubscription::parse(&event.detail)?;
-            Ok(subscriptions.cancel(&route, envelope_id, request).await?)
+            let request = wire::cancellation(&event.detail).map_err(park)?;
+            subscriptions.cancel(&route, &inbound, request).await
         }
-        other => Err(Failure::Park(format!(
-            "detail-type '{other}' is not handled here"
-        ))),
+        other => {
+            return Err(Failure::Park(format!(
+                "detail-type '{other}' is not handled here"
+            )));
+        }
     }
+    .map_err(failure)?;
+    tracing::info!(source = %event.source, detail_type = %event.detail_type, ?outcome, "subscription event handled");
+    Ok(outcome)
 }

@@ -212,23 +212,25 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         })?;
         let hub = Arc::new(Hub::new(config, &sdk));
         global_hub.get_or_insert_with(|| hub.clone());
-        let function =
-            functions::build(&def.binary, hub).ok_or_else(|| StandInError::Function {
+        let function = functions::find(&def.binary)
+            .ok_or_else(|| StandInError::Function {
                 function: def.logical_id.clone(),
                 message: format!(
                     "binary {} is not known to hub-local (add it to functions.rs)",
                     def.binary
                 ),
-            })?;
+            })?
+            .bind(hub);
+        let (router, invoke) = match function {
+            functions::Entry::Http(router) => (Some(router), None),
+            functions::Entry::Event(invoke) => (None, Some(invoke)),
+        };
         let missing = |what: &str| StandInError::Function {
             function: def.logical_id.clone(),
             message: format!("has {what} but its binary offers no entry point for them"),
         };
         for route in &def.routes {
-            let router = function
-                .router
-                .clone()
-                .ok_or_else(|| missing("HttpApi routes"))?;
+            let router = router.clone().ok_or_else(|| missing("HttpApi routes"))?;
             served.push(format!(
                 "{:<6} {}{}  -> {}",
                 route.method, base_url, route.path, def.binary
@@ -240,10 +242,7 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
             });
         }
         for rule in &def.rules {
-            let invoke = function
-                .invoke
-                .clone()
-                .ok_or_else(|| missing("EventBridge rules"))?;
+            let invoke = invoke.clone().ok_or_else(|| missing("EventBridge rules"))?;
             let name = format!("{}-{}-{}", options.prefix, def.logical_id, rule.name);
             let bus = match &rule.bus {
                 Some(id) => resources
@@ -307,10 +306,7 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
             });
         }
         for schedule in &def.schedules {
-            let invoke = function
-                .invoke
-                .clone()
-                .ok_or_else(|| missing("schedules"))?;
+            let invoke = invoke.clone().ok_or_else(|| missing("schedules"))?;
             let name = format!("{}.{}", def.logical_id, schedule.name);
             served.push(format!(
                 "every  {} -> {}  (fire now: POST {}/_local/schedules/{})",

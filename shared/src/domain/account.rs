@@ -69,6 +69,28 @@ impl fmt::Display for AccountStatus {
     }
 }
 
+/// What kind of account a record is; every contract's accounts are the same record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountKind {
+    Shop,
+    SubAccount,
+    Customer,
+}
+
+/// Who invoices an account's subscriptions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingOwner {
+    /// The hub's own payment and invoice features apply.
+    #[default]
+    Hub,
+    /// The partner invoices its customer (usage records go to the partner).
+    Partner,
+    /// A marketplace collects payment; the hub's payment features are off.
+    Marketplace,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

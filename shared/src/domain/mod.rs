@@ -3,11 +3,15 @@
 
 mod account;
 mod ids;
+mod price;
 mod shop;
+pub mod subscription;
 
-pub use account::{AccountStatus, Platform};
+pub use account::{AccountKind, AccountStatus, BillingOwner, Platform};
 pub use ids::{AccountId, EventId, ExternalId, PartnerId};
+pub use price::Price;
 pub use shop::{CurrencyCode, Email, Locale, ShopDomain, ShopName, TzOffset};
+pub use subscription::{SubscriptionId, SubscriptionStatus};
 
 /// Why a value was refused; the edge turns it into a 422 naming the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -15,7 +19,7 @@ pub use shop::{CurrencyCode, Email, Locale, ShopDomain, ShopName, TzOffset};
 pub struct ParseError(pub String);
 
 impl ParseError {
-    pub(crate) fn new(message: impl Into<String>) -> Self {
+    pub fn new(message: impl Into<String>) -> Self {
         Self(message.into())
     }
 }

@@ -1,20 +1,5 @@
-//! The hub's single DynamoDB table.
-//!
-//! Keys are designed from the access patterns (each answered by one request):
-//!
-//! | access pattern                          | key                                                        |
-//! |-----------------------------------------|------------------------------------------------------------|
-//! | a partner by id                         | `PK=PARTNER#<id>`, `SK=PARTNER`                            |
-//! | a partner by token                      | GSI1 `GSI1PK=PARTNER_TOKEN#<sha256(token)>`                |
-//! | an account by id                        | `PK=ACCOUNT#<id>`, `SK=ACCOUNT`                            |
-//! | an account by shop / partner+external id| the account id is derived from them (UUIDv5): a `GetItem`  |
-//! | a partner's accounts                    | GSI1 `GSI1PK=PARTNER#<id>#ACCOUNTS`, `GSI1SK=<created>#<id>`|
-//! | an account's timeline                   | `PK=ACCOUNT#<id>`, `SK` begins with `TIMELINE#<at>#`       |
-//! | events not yet published (outbox)       | `PK=OUTBOX#<event id>`; sparse `DueIndex` `DuePK=OUTBOX`   |
-//! | dead letters                            | `PK=DEADLETTER`, `SK=<at>#<id>`                            |
-//!
-//! Due work (outbox, and later jobs, cancellations, retries) is found through the sparse
-//! `DueIndex` (`DuePK` = kind of work, `DueAt` = sortable due time), never by scanning.
+//! The table: typed records (serde_dynamo), conditional and transactional writes, queries
+//! paginated to the end, batch reads and deletes. Keys live in `keys`.
 
 use std::collections::HashMap;
 
@@ -26,8 +11,7 @@ use aws_sdk_dynamodb::{
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-pub const GSI1: &str = "GSI1";
-pub const DUE_INDEX: &str = "DueIndex";
+use super::keys::{DUE_INDEX, GSI1};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -48,7 +32,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    fn from_sdk<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    pub(crate) fn from_sdk<E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
         err: SdkError<E, R>,
     ) -> Self {
         if err.code() == Some("ConditionalCheckFailedException") {
@@ -103,8 +87,8 @@ impl Keys {
         self
     }
 
-    pub fn due(mut self, kind: impl Into<String>, at: impl Into<String>) -> Self {
-        self.due_pk = Some(kind.into());
+    pub fn due(mut self, kind: super::keys::Due, at: impl Into<String>) -> Self {
+        self.due_pk = Some(kind.as_str().to_owned());
         self.due_at = Some(at.into());
         self
     }
@@ -117,20 +101,34 @@ impl Keys {
     }
 }
 
+/// The condition of a put inside a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PutCondition {
+    None,
+    /// No item has the key yet.
+    New,
+    /// The stored item still has this `revision` (optimistic concurrency).
+    Revision(u64),
+}
+
 /// A record that lives in the table: it knows its own keys.
 pub trait Record: Serialize + DeserializeOwned {
     fn keys(&self) -> Keys;
 }
 
 /// Serializes a record together with its keys.
-fn to_item<R: Record>(record: &R) -> Result<HashMap<String, AttributeValue>, StoreError> {
+pub(crate) fn to_item<R: Record>(
+    record: &R,
+) -> Result<HashMap<String, AttributeValue>, StoreError> {
     let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(record)?;
     let keys: HashMap<String, AttributeValue> = serde_dynamo::to_item(record.keys())?;
     item.extend(keys);
     Ok(item)
 }
 
-fn from_item<R: Record>(mut item: HashMap<String, AttributeValue>) -> Result<R, StoreError> {
+pub(crate) fn from_item<R: Record>(
+    mut item: HashMap<String, AttributeValue>,
+) -> Result<R, StoreError> {
     for key in ["PK", "SK", "GSI1PK", "GSI1SK", "DuePK", "DueAt"] {
         item.remove(key);
     }
@@ -172,10 +170,10 @@ impl Query {
     }
 
     /// Due work of one kind whose due time is at or before `until`.
-    pub fn due(kind: impl Into<String>, until: impl Into<String>) -> Self {
+    pub fn due(kind: super::keys::Due, until: impl Into<String>) -> Self {
         Self {
             index: Some(DUE_INDEX),
-            partition: ("DuePK", kind.into()),
+            partition: ("DuePK", kind.as_str().to_owned()),
             sort: Some(SortCondition::AtMost("DueAt", until.into())),
             limit: None,
         }
@@ -266,35 +264,17 @@ impl Table {
         Ok(())
     }
 
-    /// A put that is part of a transaction; `only_if_new` makes the key's absence a condition.
-    pub fn put_in_transaction<R: Record>(
+    /// A put inside a transaction, under a condition.
+    pub(crate) fn transact_put(
         &self,
-        record: &R,
-        only_if_new: bool,
+        item: HashMap<String, AttributeValue>,
+        condition: PutCondition,
     ) -> Result<TransactWriteItem, StoreError> {
-        let mut put = Put::builder()
-            .table_name(&self.name)
-            .set_item(Some(to_item(record)?));
-        if only_if_new {
-            put = put.condition_expression("attribute_not_exists(PK)");
-        }
-        let put = put.build().map_err(|e| StoreError::Dynamo(e.to_string()))?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    /// A put that is part of a transaction and only applies while the stored record still
-    /// has `revision = expected` (optimistic concurrency; `None`: the item must not exist).
-    pub fn put_revision_in_transaction<R: Record>(
-        &self,
-        record: &R,
-        expected: Option<u64>,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut put = Put::builder()
-            .table_name(&self.name)
-            .set_item(Some(to_item(record)?));
-        put = match expected {
-            None => put.condition_expression("attribute_not_exists(PK)"),
-            Some(revision) => put
+        let mut put = Put::builder().table_name(&self.name).set_item(Some(item));
+        put = match condition {
+            PutCondition::None => put,
+            PutCondition::New => put.condition_expression("attribute_not_exists(PK)"),
+            PutCondition::Revision(revision) => put
                 .condition_expression("#revision = :expected")
                 .expression_attribute_names("#revision", "revision")
                 .expression_attribute_values(":expected", AttributeValue::N(revision.to_string())),
@@ -423,7 +403,7 @@ impl Table {
         &self.client
     }
 
-    pub fn delete_in_transaction(&self, keys: &Keys) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn transact_delete(&self, keys: &Keys) -> Result<TransactWriteItem, StoreError> {
         let delete = Delete::builder()
             .table_name(&self.name)
             .set_key(Some(keys.primary()))
@@ -432,8 +412,8 @@ impl Table {
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
-    /// Writes all items or none (`TransactWriteItems`).
-    pub async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+    /// Writes all items or none (`TransactWriteItems`); the unit of work builds them.
+    pub(crate) async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<(), StoreError> {
         let result = self
             .client
             .transact_write_items()

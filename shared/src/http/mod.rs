@@ -1,19 +1,27 @@
-//! HTTP helpers shared by the HTTP functions, and the one place where errors become
-//! statuses: every module error, and axum's own rejections, map to
-//! `{"error":{"code","message","field"}}` here.
+//! The edge of every HTTP function: the one place where errors become statuses (every
+//! module error, and axum's own rejections, map to `{"error":{"code","message","field"}}`
+//! here), the auth extractors of each scheme (`auth`) and extractors whose rejections
+//! are that same JSON error (`extract`).
+
+pub mod auth;
+mod extract;
 
 use axum::{
     Json,
-    body::Bytes,
-    extract::{FromRequest, Request, rejection::BytesRejection},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde::{Serialize, de::DeserializeOwned};
+use serde::Serialize;
+
+pub use extract::{AnyJson, Path, Query, parse_json};
 
 use crate::{
-    accounts::AccountError, domain::ParseError, marketplace::MarketplaceError,
-    partners::PartnerError, signed_payload::PayloadError, store::StoreError,
+    accounts::AccountError,
+    domain::ParseError,
+    marketplace::MarketplaceError,
+    partners::PartnerError,
+    signed_payload::PayloadError,
+    store::{StoreError, TxError},
 };
 
 /// An error as a client sees it.
@@ -113,6 +121,24 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<TxError> for ApiError {
+    fn from(err: TxError) -> Self {
+        match err {
+            TxError::Store(e) => e.into(),
+            TxError::Conflict => ApiError::unavailable(),
+            TxError::Reused { message_id } => ApiError::new(
+                StatusCode::CONFLICT,
+                "event_id_reused",
+                format!("the id {message_id} was already used for a different message"),
+            ),
+            other => {
+                tracing::error!(error = %other, "transaction failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
 impl From<PartnerError> for ApiError {
     fn from(err: PartnerError) -> Self {
         match err {
@@ -127,6 +153,7 @@ impl From<PartnerError> for ApiError {
                 "the partner token is not valid",
             ),
             PartnerError::Store(e) => e.into(),
+            PartnerError::Tx(e) => e.into(),
             other => ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "invalid_partner",
@@ -170,10 +197,7 @@ impl From<crate::subscriptions::SubscriptionError> for ApiError {
             }
             E::Cancelled => ApiError::new(StatusCode::GONE, "account_cancelled", err.to_string()),
             E::Store(e) => e.into(),
-            E::Event(e) => {
-                tracing::error!(error = %e, "event failure");
-                ApiError::internal()
-            }
+            E::Tx(e) => e.into(),
         }
     }
 }
@@ -202,6 +226,7 @@ impl From<AccountError> for ApiError {
             )
             .with_field("url"),
             AccountError::Store(e) => e.into(),
+            AccountError::Tx(e) => e.into(),
             other => {
                 tracing::error!(error = %other, "account operation failed");
                 ApiError::internal()
@@ -215,115 +240,39 @@ impl From<MarketplaceError> for ApiError {
         use MarketplaceError as E;
         let message = err.to_string();
         let (status, code, field) = match err {
-            E::MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json", None),
-            E::InvalidBody(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", None),
-            E::MissingField(field) => return ApiError::missing_field(&field),
-            E::InvalidField { field, .. } => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
-                Some(field),
-            ),
-            E::UnknownEventType(_) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown_event_type",
-                Some("event.type".to_owned()),
-            ),
             E::UserPartnerIdMismatch { .. } => (
                 StatusCode::CONFLICT,
                 "user_partner_id_mismatch",
-                Some("user.partnerId".to_owned()),
+                "user.partnerId",
             ),
             E::ProductPartnerIdMismatch { .. } => (
                 StatusCode::CONFLICT,
                 "product_partner_id_mismatch",
-                Some("data.product.partnerId".to_owned()),
+                "data.product.partnerId",
             ),
-            E::UnknownUser(_) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown_user",
-                Some("user.id".to_owned()),
-            ),
+            E::UnknownUser(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_user", "user.id"),
             E::UnknownProduct(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown_product",
-                Some("data.product.id".to_owned()),
+                "data.product.id",
             ),
-            E::UserDeleted(_) => (
-                StatusCode::CONFLICT,
-                "user_deleted",
-                Some("user.id".to_owned()),
-            ),
+            E::UserDeleted(_) => (StatusCode::CONFLICT, "user_deleted", "user.id"),
             E::SubscriptionCancelled(_) => (
                 StatusCode::CONFLICT,
                 "subscription_cancelled",
-                Some("data.product.id".to_owned()),
+                "data.product.id",
             ),
-            E::EventIdReused(_) => (
-                StatusCode::CONFLICT,
-                "event_id_reused",
-                Some("event.id".to_owned()),
+            E::IncompletePurchase => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "missing_field",
+                "data.product.price",
             ),
+            E::Tx(TxError::Reused { .. }) => (StatusCode::CONFLICT, "event_id_reused", "event.id"),
             E::Store(e) => return e.into(),
-            E::Event(e) => {
-                tracing::error!(error = %e, "marketplace event failed");
-                return ApiError::internal();
-            }
+            E::Tx(e) => return e.into(),
         };
-        let error = ApiError::new(status, code, message);
-        match field {
-            Some(field) => error.with_field(field),
-            None => error,
-        }
+        ApiError::new(status, code, message).with_field(field)
     }
-}
-
-/// The raw request body, whatever its content type: the contract's own examples send
-/// `content-type: application-json`, so the body is parsed as JSON regardless.
-pub struct AnyJson<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for AnyJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(body_rejection)?;
-        parse_json(&bytes).map(AnyJson)
-    }
-}
-
-/// Parses a JSON body, naming where it went wrong.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            "the request body is empty",
-        ));
-    }
-    serde_json::from_slice(bytes).map_err(|e| {
-        let code = if e.is_data() {
-            "invalid_body"
-        } else {
-            "malformed_json"
-        };
-        let status = if e.is_data() {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        ApiError::new(status, code, format!("the request body is not valid: {e}"))
-    })
-}
-
-fn body_rejection(rejection: BytesRejection) -> ApiError {
-    let status = rejection.status();
-    let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        "body_too_large"
-    } else {
-        "unreadable_body"
-    };
-    ApiError::new(status, code, rejection.body_text())
 }
 
 /// For routes that do not exist.
@@ -352,25 +301,6 @@ pub fn with_fallbacks<S: Clone + Send + Sync + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parse_json_distinguishes_syntax_from_shape() {
-        #[derive(serde::Deserialize, Debug)]
-        #[allow(dead_code)]
-        struct Body {
-            payload: String,
-        }
-        assert_eq!(parse_json::<Body>(b"").unwrap_err().code, "malformed_json");
-        assert_eq!(
-            parse_json::<Body>(b"{nope").unwrap_err().code,
-            "malformed_json"
-        );
-        assert_eq!(
-            parse_json::<Body>(b"{\"payload\": 1}").unwrap_err().code,
-            "invalid_body"
-        );
-        assert!(parse_json::<Body>(b"{\"payload\": \"x\"}").is_ok());
-    }
 
     #[test]
     fn payload_errors_are_unauthorized_except_malformed() {

@@ -1,29 +1,32 @@
-//! `POST /api/v0/partners/domains`: provision a shop account.
+//! The signed-payload contract's wire format: the request body carrying the JWT, the
+//! provisioning claims (parsed field by field into domain types) and the response.
 
-use std::sync::Arc;
-
-use axum::{
-    Json,
-    extract::State,
-    http::{HeaderMap, StatusCode},
-};
+use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use shared::{
-    Hub,
     accounts::{Page, ProvisionedShop, ShopProfile},
-    clock,
     domain::{CurrencyCode, Email, Locale, ParseError, Platform, ShopDomain, ShopName, TzOffset},
-    http::{AnyJson, ApiError},
-    partners::PartnerKind,
-    signed_payload::claims_into,
+    http::ApiError,
 };
 
-use crate::PARTNER_TOKEN_HEADER;
-
-/// The request body: a JWT.
+/// The request body: `{"payload": "<JWT>"}`.
 #[derive(Debug, Deserialize)]
 pub struct SignedBody {
     payload: Option<serde_json::Value>,
+}
+
+impl SignedBody {
+    /// The JWT, or a 422 naming `payload`.
+    pub fn jwt(self) -> Result<String, ApiError> {
+        match self.payload {
+            Some(serde_json::Value::String(jwt)) => Ok(jwt),
+            None | Some(serde_json::Value::Null) => Err(ApiError::missing_field("payload")),
+            Some(_) => Err(ApiError::invalid_field(
+                "payload",
+                ParseError::new("must be a string: the signed JWT"),
+            )),
+        }
+    }
 }
 
 /// The claims of the provisioning payload, as sent (strings checked field by field).
@@ -97,7 +100,7 @@ pub struct DomainBody {
 }
 
 impl DomainResponse {
-    fn from_provisioned(shop: ProvisionedShop) -> Result<Self, ApiError> {
+    pub fn from_provisioned(shop: ProvisionedShop) -> Result<Self, ApiError> {
         let account = shop.account;
         let profile = account.shop.ok_or_else(|| {
             ApiError::new(
@@ -125,51 +128,4 @@ impl DomainResponse {
             },
         })
     }
-}
-
-pub async fn provision_domain(
-    State(hub): State<Arc<Hub>>,
-    headers: HeaderMap,
-    body: Result<AnyJson<SignedBody>, ApiError>,
-) -> Result<(StatusCode, Json<DomainResponse>), ApiError> {
-    let token = headers
-        .get(PARTNER_TOKEN_HEADER)
-        .and_then(|v| v.to_str().ok());
-    let partner = hub
-        .partners
-        .authenticate_kind(token, PartnerKind::Integrator)
-        .await?;
-    let AnyJson(body) = body?;
-    let jwt = match body.payload {
-        Some(serde_json::Value::String(jwt)) => jwt,
-        None | Some(serde_json::Value::Null) => return Err(ApiError::missing_field("payload")),
-        Some(_) => {
-            return Err(ApiError::invalid_field(
-                "payload",
-                ParseError("must be a string: the signed JWT".into()),
-            ));
-        }
-    };
-    let claims = hub.payloads.verify(&jwt, &partner.keys, clock::now())?;
-    let claims: ProvisionClaims = claims_into(claims).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_payload",
-            e.to_string(),
-        )
-    })?;
-    let profile = claims.parse()?;
-    let shop = hub.accounts.provision_shop(&partner, profile).await?;
-    let status = if shop.created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    tracing::info!(
-        partner = %partner.id,
-        account = %shop.account.id,
-        created = shop.created,
-        "shop provisioned"
-    );
-    Ok((status, Json(DomainResponse::from_provisioned(shop)?)))
 }

@@ -1,0 +1,52 @@
+use serde::{Deserialize, Serialize};
+
+use super::ParseError;
+
+/// A price as the exact decimal text that was sent (`123.45`), never an `f64`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Price(String);
+
+impl Price {
+    const MAX_LEN: usize = 32;
+
+    /// A non-negative decimal without exponent: `123`, `123.45`, `0.5`. Accepts a JSON
+    /// number's own text or a JSON string holding one.
+    pub fn parse(text: &str) -> Result<Self, ParseError> {
+        let text = text.trim();
+        let text = text
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .unwrap_or(text)
+            .trim();
+        let (int, frac) = match text.split_once('.') {
+            Some((i, f)) => (i, Some(f)),
+            None => (text, None),
+        };
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if text.len() > Self::MAX_LEN || !digits(int) || frac.is_some_and(|f| !digits(f)) {
+            return Err(ParseError::new(
+                "must be a non-negative decimal number such as 123.45",
+            ));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prices_are_exact_decimal_text() {
+        assert_eq!(Price::parse("123.45").unwrap().as_str(), "123.45");
+        assert_eq!(Price::parse("\"0.5\"").unwrap().as_str(), "0.5");
+        for bad in ["-1", "1e3", "1.", ".5", "abc", ""] {
+            assert!(Price::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The catalog of hub events: one enum, each variant a `detail-type` with its typed
+//! payload, so one name never carries two payloads. Each type has a sample and a JSON
+//! Schema in `events/hub/`, checked by the tests.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    AccountKind, AccountStatus, BillingOwner, ExternalId, Platform, Price, ShopDomain,
+    SubscriptionId, SubscriptionStatus,
+    subscription::{Change, Subscription, Terms},
+};
+
+macro_rules! catalog {
+    ($( $(#[$doc:meta])* $variant:ident($payload:ty) = $name:literal, )*) => {
+        /// Every hub event: `type` is the detail-type, `data` the payload.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "type", content = "data")]
+        pub enum EventPayload {
+            $( $(#[$doc])* #[serde(rename = $name)] $variant($payload), )*
+        }
+
+        impl EventPayload {
+            /// Every detail-type of the catalog.
+            pub const TYPES: &'static [&'static str] = &[$($name),*];
+
+            pub fn detail_type(&self) -> &'static str {
+                match self {
+                    $( EventPayload::$variant(_) => $name, )*
+                }
+            }
+        }
+    };
+}
+
+catalog! {
+    /// A shop, customer or sub-account was created.
+    AccountProvisioned(AccountProvisioned) = "account.provisioned",
+    /// A cancelled account's data was deleted; a tombstone remains.
+    AccountDeleted(AccountDeleted) = "account.deleted",
+    /// A marketplace user became a customer.
+    CustomerCreated(CustomerChanged) = "customer.created",
+    CustomerUpdated(CustomerChanged) = "customer.updated",
+    /// A customer's personal data was erased.
+    CustomerErased(CustomerChanged) = "customer.erased",
+    /// QA passed: the partner gets Ready for Installation.
+    InstallationReady(InstallationReady) = "installation.ready",
+    SubscriptionCreated(SubscriptionSnapshot) = "subscription.created",
+    SubscriptionUpgraded(SubscriptionSnapshot) = "subscription.upgraded",
+    SubscriptionPurchased(SubscriptionSnapshot) = "subscription.purchased",
+    SubscriptionPaymentFailed(SubscriptionSnapshot) = "subscription.payment_failed",
+    SubscriptionSuspended(SubscriptionSnapshot) = "subscription.suspended",
+    SubscriptionResumed(SubscriptionSnapshot) = "subscription.resumed",
+    SubscriptionCancelled(SubscriptionSnapshot) = "subscription.cancelled",
+}
+
+impl EventPayload {
+    /// The payload alone, as the detail's `data`.
+    pub fn data(&self) -> serde_json::Value {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut tagged)) => {
+                tagged.remove("data").unwrap_or(serde_json::Value::Null)
+            }
+            _ => serde_json::Value::Null,
+        }
+    }
+
+    /// The event a subscription change emits (approval emits `installation.ready`).
+    pub fn for_change(change: Change, snapshot: SubscriptionSnapshot) -> Option<Self> {
+        Some(match change {
+            Change::Approved => return None,
+            Change::Upgraded => EventPayload::SubscriptionUpgraded(snapshot),
+            Change::Cancelled => EventPayload::SubscriptionCancelled(snapshot),
+            Change::PaymentFailed => EventPayload::SubscriptionPaymentFailed(snapshot),
+            Change::Suspended => EventPayload::SubscriptionSuspended(snapshot),
+            Change::Resumed => EventPayload::SubscriptionResumed(snapshot),
+            Change::Purchased => EventPayload::SubscriptionPurchased(snapshot),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountProvisioned {
+    pub kind: AccountKind,
+    pub external_id: ExternalId,
+    pub status: AccountStatus,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shop: Option<ShopDomain>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountDeleted {
+    pub customer_id: String,
+    pub items_deleted: usize,
+}
+
+/// A customer record changed; no personal data (timelines keep events).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerChanged {
+    pub external_id: ExternalId,
+    pub billing: BillingOwner,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstallationReady {
+    pub customer_id: String,
+}
+
+/// A subscription as it is after the change (no personal data, no secrets).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionSnapshot {
+    pub subscription_id: SubscriptionId,
+    pub customer_id: ExternalId,
+    pub status: SubscriptionStatus,
+    pub billing: BillingOwner,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_tier: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<ExternalId>,
+    /// The hub's product id as a marketplace sees it (`p-…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_partner_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Price>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_date: Option<String>,
+}
+
+impl SubscriptionSnapshot {
+    pub fn of(sub: &Subscription) -> Self {
+        let mut snapshot = Self {
+            subscription_id: sub.id,
+            customer_id: sub.customer_id.clone(),
+            status: sub.status,
+            billing: sub.billing,
+            tier: None,
+            products: Vec::new(),
+            website: sub.installation.as_ref().map(|i| i.website.clone()),
+            previous_tier: None,
+            product_id: None,
+            product_partner_id: None,
+            name: None,
+            price: None,
+            price_type: None,
+            price_interval: None,
+            suspend_at: sub.suspend_at.clone(),
+            effective_date: sub.cancellation_effective_at.clone(),
+        };
+        match &sub.terms {
+            Terms::Tier { tier, products, .. } => {
+                snapshot.tier = Some(tier.clone());
+                snapshot.products = products.clone();
+            }
+            Terms::Product {
+                product_id,
+                name,
+                price,
+                price_type,
+                price_interval,
+            } => {
+                snapshot.product_id = Some(product_id.clone());
+                snapshot.product_partner_id = Some(sub.id.partner_id());
+                snapshot.name = name.clone();
+                snapshot.price = Some(price.clone());
+                snapshot.price_type = Some(price_type.clone());
+                snapshot.price_interval = price_interval.clone();
+            }
+        }
+        snapshot
+    }
+}

@@ -1,0 +1,272 @@
+//! Every key of the hub's single table, built here and nowhere else.
+//!
+//! Keys are designed from the access patterns; each pattern is one request:
+//!
+//! | access pattern                            | key                                                          |
+//! |-------------------------------------------|--------------------------------------------------------------|
+//! | a partner by id                           | `PK=PARTNER#<id>`, `SK=PARTNER`                              |
+//! | a partner by token                        | GSI1 `GSI1PK=PARTNER_TOKEN#<sha256(token)>`                  |
+//! | a partner by its EventBridge source       | `PK=PARTNER_SOURCE#<source>`, `SK=PARTNER_SOURCE`            |
+//! | an account by id                          | `PK=ACCOUNT#<id>`, `SK=ACCOUNT`                              |
+//! | an account by shop / partner+external id  | the id is derived from them (UUIDv5): the same `GetItem`     |
+//! | a partner's accounts                      | GSI1 `GSI1PK=PARTNER#<id>#ACCOUNTS`, `GSI1SK=<created>#<id>` |
+//! | an account's subscription(s)              | `PK=ACCOUNT#<id>`, `SK=SUBSCRIPTION#<subscription id>`       |
+//! | a marketplace user's personal data        | `PK=ACCOUNT#<id>`, `SK=PROFILE`                              |
+//! | an account's timeline                     | `PK=ACCOUNT#<id>`, `SK` begins with `TIMELINE#<at>#`         |
+//! | an account's analytics by day range       | `PK=ANALYTICS#<id>`, `SK=DAY#<yyyy-mm-dd>` (BatchGetItem)    |
+//! | an account by widget or search key        | `PK=WIDGET_KEY#<key>`, `SK=WIDGET_KEY`                       |
+//! | an inbound message id (idempotency ledger)| `PK=LEDGER#<scope>#<message id>`, `SK=LEDGER`                |
+//! | what remains of a deleted account         | `PK=TOMBSTONE#<id>`, `SK=TOMBSTONE`                          |
+//! | a cancelled account's pending cleanup     | `PK=CLEANUP#<id>`, `SK=CLEANUP`, due `CLEANUP`               |
+//! | events not yet published (outbox)         | `PK=OUTBOX#<event id>`, `SK=OUTBOX`, due `OUTBOX`            |
+//! | dead letters                              | `PK=DEADLETTER`, `SK=<at>#<id>`                              |
+//! | work that is due, by kind                 | sparse `DueIndex`: `DuePK=<kind>`, `DueAt<=now`              |
+//!
+//! Due work (outbox, cleanups, suspensions) is found through the sparse `DueIndex`,
+//! never by scanning. Every family says in [`FAMILIES`] how account cleanup removes it;
+//! a storage test checks every family against that rule.
+
+use crate::domain::{AccountId, EventId, PartnerId, SubscriptionId};
+
+use super::Keys;
+
+pub const GSI1: &str = "GSI1";
+pub const DUE_INDEX: &str = "DueIndex";
+
+/// The kinds of due work in the sparse `DueIndex`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Events a crash left unpublished.
+    Outbox,
+    /// A cancelled account whose data is deleted at its effective date.
+    Cleanup,
+    /// A marketplace subscription whose payment failed, suspended after the grace period.
+    Suspension,
+}
+
+impl Due {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Due::Outbox => "OUTBOX",
+            Due::Cleanup => "CLEANUP",
+            Due::Suspension => "SUSPENSION",
+        }
+    }
+}
+
+pub fn partner(id: PartnerId) -> Keys {
+    Keys::new(format!("PARTNER#{id}"), "PARTNER")
+}
+
+pub fn partner_token_gsi1pk(token_hash: &str) -> String {
+    format!("PARTNER_TOKEN#{token_hash}")
+}
+
+pub fn partner_source(source: &str) -> Keys {
+    Keys::new(format!("PARTNER_SOURCE#{source}"), "PARTNER_SOURCE")
+}
+
+/// The partition holding an account and everything that lives and dies with it.
+pub fn account_partition(account: AccountId) -> String {
+    format!("ACCOUNT#{account}")
+}
+
+pub fn account(id: AccountId) -> Keys {
+    Keys::new(account_partition(id), "ACCOUNT")
+}
+
+pub fn partner_accounts_gsi1pk(partner: PartnerId) -> String {
+    format!("PARTNER#{partner}#ACCOUNTS")
+}
+
+pub const SUBSCRIPTION_PREFIX: &str = "SUBSCRIPTION#";
+
+pub fn subscription(account: AccountId, id: SubscriptionId) -> Keys {
+    Keys::new(
+        account_partition(account),
+        format!("{SUBSCRIPTION_PREFIX}{id}"),
+    )
+}
+
+pub fn profile(account: AccountId) -> Keys {
+    Keys::new(account_partition(account), "PROFILE")
+}
+
+pub const TIMELINE_PREFIX: &str = "TIMELINE#";
+
+pub fn timeline(account: AccountId, occurred_at: &str, event: EventId) -> Keys {
+    Keys::new(
+        account_partition(account),
+        format!("{TIMELINE_PREFIX}{occurred_at}#{event}"),
+    )
+}
+
+pub fn analytics_partition(account: AccountId) -> String {
+    format!("ANALYTICS#{account}")
+}
+
+pub fn analytics_day(account: AccountId, day: &str) -> Keys {
+    Keys::new(analytics_partition(account), format!("DAY#{day}"))
+}
+
+pub fn widget_key(key: &str) -> Keys {
+    Keys::new(format!("WIDGET_KEY#{key}"), "WIDGET_KEY")
+}
+
+/// One entry of the idempotency ledger; `scope` keeps senders apart (a marketplace's
+/// event ids, a partner's EventBridge envelope ids, ...).
+pub fn ledger(scope: &str, message_id: &str) -> Keys {
+    Keys::new(format!("LEDGER#{scope}#{message_id}"), "LEDGER")
+}
+
+pub fn tombstone(account: AccountId) -> Keys {
+    Keys::new(format!("TOMBSTONE#{account}"), "TOMBSTONE")
+}
+
+pub fn cleanup_job(account: AccountId) -> Keys {
+    Keys::new(format!("CLEANUP#{account}"), "CLEANUP")
+}
+
+pub fn outbox(event: EventId) -> Keys {
+    Keys::new(format!("OUTBOX#{event}"), "OUTBOX")
+}
+
+pub const DEAD_LETTER_PK: &str = "DEADLETTER";
+
+pub fn dead_letter(parked_at: &str, id: &str) -> Keys {
+    Keys::new(DEAD_LETTER_PK, format!("{parked_at}#{id}"))
+}
+
+/// How account cleanup (a cancelled account past its effective date) treats a family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cleanup {
+    /// Deleted with the account's partition (`ACCOUNT#<id>`, paginated batch deletes).
+    AccountPartition,
+    /// Deleted with the account's analytics partition (`ANALYTICS#<id>`).
+    AnalyticsPartition,
+    /// Deleted by key: the keys are listed on the account's subscription.
+    ListedOnSubscription,
+    /// The cleanup job itself: deleted in the transaction that writes the tombstone.
+    DeletedWhenDone,
+    /// Written by cleanup and kept: the facts of the cancellation.
+    Tombstone,
+    /// Carries a TTL (`expires_at`); DynamoDB removes it.
+    Expires,
+    /// Not account data (partners, the outbox, dead letters): cleanup leaves it alone.
+    NotAccountData,
+}
+
+/// A key family: what its items are, how they are keyed and how cleanup removes them.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyFamily {
+    pub name: &'static str,
+    /// The partition key's prefix (or the whole key when it has no variable part).
+    pub pk_prefix: &'static str,
+    /// The sort key's prefix within that partition ("" matches any).
+    pub sk_prefix: &'static str,
+    pub cleanup: Cleanup,
+}
+
+const fn family(
+    name: &'static str,
+    pk_prefix: &'static str,
+    sk_prefix: &'static str,
+    cleanup: Cleanup,
+) -> KeyFamily {
+    KeyFamily {
+        name,
+        pk_prefix,
+        sk_prefix,
+        cleanup,
+    }
+}
+
+/// Every key family of the table.
+pub const FAMILIES: &[KeyFamily] = &[
+    family("partner", "PARTNER#", "PARTNER", Cleanup::NotAccountData),
+    family(
+        "partner source",
+        "PARTNER_SOURCE#",
+        "PARTNER_SOURCE",
+        Cleanup::NotAccountData,
+    ),
+    family("account", "ACCOUNT#", "ACCOUNT", Cleanup::AccountPartition),
+    family(
+        "subscription",
+        "ACCOUNT#",
+        SUBSCRIPTION_PREFIX,
+        Cleanup::AccountPartition,
+    ),
+    family("profile", "ACCOUNT#", "PROFILE", Cleanup::AccountPartition),
+    family(
+        "timeline",
+        "ACCOUNT#",
+        TIMELINE_PREFIX,
+        Cleanup::AccountPartition,
+    ),
+    family(
+        "analytics day",
+        "ANALYTICS#",
+        "DAY#",
+        Cleanup::AnalyticsPartition,
+    ),
+    family(
+        "widget key",
+        "WIDGET_KEY#",
+        "WIDGET_KEY",
+        Cleanup::ListedOnSubscription,
+    ),
+    family("ledger", "LEDGER#", "LEDGER", Cleanup::Expires),
+    family("tombstone", "TOMBSTONE#", "TOMBSTONE", Cleanup::Tombstone),
+    family(
+        "cleanup job",
+        "CLEANUP#",
+        "CLEANUP",
+        Cleanup::DeletedWhenDone,
+    ),
+    family("outbox", "OUTBOX#", "OUTBOX", Cleanup::NotAccountData),
+    family("dead letter", DEAD_LETTER_PK, "", Cleanup::NotAccountData),
+];
+
+/// The family an item belongs to, by its keys.
+pub fn family_of(pk: &str, sk: &str) -> Option<&'static KeyFamily> {
+    FAMILIES
+        .iter()
+        .find(|f| pk.starts_with(f.pk_prefix) && sk.starts_with(f.sk_prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_built_here_belongs_to_one_family() {
+        let account = AccountId::random();
+        let keys = [
+            partner(PartnerId::random()),
+            partner_source("partner.a"),
+            account_keys_sample(account),
+            subscription(account, SubscriptionId::for_plan(account)),
+            profile(account),
+            timeline(account, "2026-01-01T00:00:00.000000Z", EventId::random()),
+            analytics_day(account, "2026-01-01"),
+            widget_key("wk_1"),
+            ledger("scope", "id"),
+            tombstone(account),
+            cleanup_job(account),
+            outbox(EventId::random()),
+            dead_letter("2026", "x"),
+        ];
+        for k in keys {
+            let matching: Vec<_> = FAMILIES
+                .iter()
+                .filter(|f| k.pk.starts_with(f.pk_prefix) && k.sk.starts_with(f.sk_prefix))
+                .collect();
+            assert_eq!(matching.len(), 1, "{k:?}: {matching:?}");
+        }
+    }
+
+    fn account_keys_sample(id: AccountId) -> Keys {
+        account(id)
+    }
+}

@@ -1,0 +1,457 @@
+//! The subscription lifecycle a partner drives over EventBridge
+//! (`subscription-events-eventbridge.md`), in domain terms: Create Subscription
+//! provisions (or upgrades) a customer's account with a tier plan, QA approval emits
+//! `installation.ready`, and Cancellation stops the account at once and deletes its
+//! data once the effective date has passed (`cleanup`). The contract's wire format
+//! lives in the `subscription-events` and `partner-notifier` functions.
+
+mod catalog;
+mod cleanup;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+pub use catalog::TierCatalog;
+pub use cleanup::{CleanupJob, CleanupReport, Tombstone};
+
+use crate::{
+    accounts::Account,
+    clock,
+    domain::{
+        AccountId, AccountKind, AccountStatus, BillingOwner, ExternalId, PartnerId, SubscriptionId,
+        SubscriptionStatus,
+        subscription::{Command, Installation, Refused, Subscription, Terms},
+    },
+    events::{AccountProvisioned, EventPayload, HubEvent, InstallationReady, SubscriptionSnapshot},
+    partners::PartnerRoute,
+    secrets::random_token,
+    store::{Inbound, Keys, Planned, Record, StoreError, Table, Tx, TxError, UnitOfWork, keys},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubscriptionError {
+    /// The request can never be processed as sent.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("no customer {0} for this partner")]
+    UnknownCustomer(String),
+    #[error("no account {0}")]
+    UnknownAccount(AccountId),
+    #[error("the account is cancelled")]
+    Cancelled,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tx(#[from] TxError),
+}
+
+impl SubscriptionError {
+    /// Whether retrying could help (storage or the bus), as opposed to bad input.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SubscriptionError::Store(e) => e.is_transient(),
+            SubscriptionError::Tx(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+
+    pub fn invalid(field: &'static str, err: impl std::fmt::Display) -> Self {
+        SubscriptionError::Invalid {
+            field,
+            message: err.to_string(),
+        }
+    }
+}
+
+impl From<Refused> for SubscriptionError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Cancelled => SubscriptionError::Cancelled,
+        }
+    }
+}
+
+/// A Create Subscription request in domain terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateSubscription {
+    pub customer: ExternalId,
+    pub tier: String,
+    pub contract_length_months: u32,
+    /// An absolute http(s) URL.
+    pub website: String,
+    pub template: String,
+    pub company_name: String,
+}
+
+/// A Cancellation request in domain terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelSubscription {
+    pub customer: ExternalId,
+    pub effective_date: OffsetDateTime,
+}
+
+/// Finds an account by a widget or search key (the ingestion route's credential).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WidgetKeyRecord {
+    pub key: String,
+    pub account_id: AccountId,
+    pub partner_id: PartnerId,
+}
+
+impl Record for WidgetKeyRecord {
+    fn keys(&self) -> Keys {
+        keys::widget_key(&self.key)
+    }
+}
+
+/// What a handled event did (stored in the ledger, answered again on redelivery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Created,
+    Upgraded,
+    Unchanged,
+    /// The same envelope id was processed before.
+    Redelivered,
+    Cancelled,
+}
+
+fn outcome(applied: crate::store::Applied<Outcome>) -> Outcome {
+    if applied.is_duplicate() {
+        Outcome::Redelivered
+    } else {
+        applied.into_inner()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Subscriptions {
+    uow: UnitOfWork,
+    catalog: TierCatalog,
+    auto_approve: bool,
+}
+
+impl Subscriptions {
+    pub fn new(uow: UnitOfWork, catalog: TierCatalog, auto_approve: bool) -> Self {
+        Self {
+            uow,
+            catalog,
+            auto_approve,
+        }
+    }
+
+    fn table(&self) -> &Table {
+        self.uow.table()
+    }
+
+    pub fn catalog(&self) -> &TierCatalog {
+        &self.catalog
+    }
+
+    /// A customer's tier plan.
+    pub async fn plan(
+        &self,
+        account: AccountId,
+    ) -> Result<Option<Subscription>, SubscriptionError> {
+        Ok(self
+            .table()
+            .get(&keys::subscription(
+                account,
+                SubscriptionId::for_plan(account),
+            ))
+            .await?)
+    }
+
+    pub async fn widget_key(
+        &self,
+        key: &str,
+    ) -> Result<Option<WidgetKeyRecord>, SubscriptionError> {
+        Ok(self.table().get(&keys::widget_key(key)).await?)
+    }
+
+    /// The ledger scope of a partner's EventBridge envelope ids.
+    pub fn ledger_scope(partner: PartnerId) -> String {
+        format!("partner-events:{partner}")
+    }
+
+    /// Create Subscription: a new customer is provisioned, a known one with another tier
+    /// upgraded; a redelivered envelope changes nothing.
+    pub async fn create_or_upgrade(
+        &self,
+        route: &PartnerRoute,
+        inbound: &Inbound,
+        request: CreateSubscription,
+    ) -> Result<Outcome, SubscriptionError> {
+        let account_id = AccountId::for_external(route.partner_id, &request.customer);
+        let applied = self
+            .uow
+            .apply_inbound(inbound, Some(account_id), || {
+                self.plan_create(route.partner_id, &request, account_id)
+            })
+            .await?;
+        Ok(outcome(applied))
+    }
+
+    async fn plan_create(
+        &self,
+        partner_id: PartnerId,
+        request: &CreateSubscription,
+        account_id: AccountId,
+    ) -> Result<Planned<Outcome>, SubscriptionError> {
+        let products = self
+            .catalog
+            .products(&request.tier)
+            .ok_or_else(|| {
+                SubscriptionError::invalid(
+                    "tier",
+                    format!(
+                        "unknown tier '{}' (known: {})",
+                        request.tier,
+                        self.catalog.tiers().join(", ")
+                    ),
+                )
+            })?
+            .to_vec();
+        let terms = Terms::Tier {
+            tier: request.tier.clone(),
+            products,
+            contract_length_months: request.contract_length_months,
+        };
+        let now = clock::sortable(clock::now());
+        let (plan, account) = tokio::try_join!(self.plan(account_id), async {
+            Ok(self
+                .table()
+                .get::<Account>(&keys::account(account_id))
+                .await?)
+        },)?;
+        match (plan, account) {
+            (Some(plan), Some(account)) if account.status != AccountStatus::Cancelled => {
+                let installation = plan.installation.clone().map(|current| Installation {
+                    website: request.website.clone(),
+                    template: request.template.clone(),
+                    company_name: request.company_name.clone(),
+                    ..current
+                });
+                let command = Command::ChangeTerms {
+                    terms,
+                    installation,
+                };
+                let Some((upgraded, change)) = plan.apply(command, &now)? else {
+                    return Ok(Planned::nothing(Outcome::Unchanged));
+                };
+                let mut snapshot = SubscriptionSnapshot::of(&upgraded);
+                snapshot.previous_tier = plan.tier().map(str::to_owned);
+                let mut tx = Tx::new();
+                tx.put_revision(&upgraded, Some(plan.revision))?;
+                if let Some(payload) = EventPayload::for_change(change, snapshot) {
+                    tx.event(HubEvent::new(payload).for_account(account_id, partner_id));
+                }
+                Ok(Planned::new(tx, Outcome::Upgraded))
+            }
+            (_, Some(account)) if account.status != AccountStatus::Cancelled => {
+                Err(SubscriptionError::invalid(
+                    "id",
+                    "this customer's account was not provisioned by a subscription",
+                ))
+            }
+            // Cancelled, data not yet deleted: a new subscription waits for the cleanup.
+            (_, Some(_)) => Err(SubscriptionError::Cancelled),
+            // New customer (or one whose earlier account was cancelled and deleted).
+            (_, None) => self.plan_new_customer(partner_id, request, account_id, terms, now),
+        }
+    }
+
+    fn plan_new_customer(
+        &self,
+        partner_id: PartnerId,
+        request: &CreateSubscription,
+        account_id: AccountId,
+        terms: Terms,
+        now: String,
+    ) -> Result<Planned<Outcome>, SubscriptionError> {
+        let approved_at = self.auto_approve.then(|| now.clone());
+        let plan = Subscription {
+            id: SubscriptionId::for_plan(account_id),
+            account_id,
+            partner_id,
+            customer_id: request.customer.clone(),
+            billing: BillingOwner::Partner,
+            terms,
+            status: if approved_at.is_some() {
+                SubscriptionStatus::Active
+            } else {
+                SubscriptionStatus::PendingApproval
+            },
+            installation: Some(Installation {
+                website: request.website.clone(),
+                template: request.template.clone(),
+                company_name: request.company_name.clone(),
+                widget_key: random_token("wk_"),
+                search_key: random_token("sk_pub_"),
+            }),
+            started_at: now.clone(),
+            approved_at: approved_at.clone(),
+            payment_failed_at: None,
+            suspend_at: None,
+            suspended_at: None,
+            resumed_at: None,
+            cancelled_at: None,
+            cancellation_effective_at: None,
+            revision: 1,
+            created_at: now.clone(),
+            updated_at: now.clone(),
+        };
+        let account = Account {
+            id: account_id,
+            partner_id,
+            kind: AccountKind::Customer,
+            external_id: request.customer.clone(),
+            status: if approved_at.is_some() {
+                AccountStatus::Active
+            } else {
+                AccountStatus::Provisioning
+            },
+            shop: None,
+            credentials: None,
+            billing: BillingOwner::Partner,
+            pages: Vec::new(),
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        let event = |payload| HubEvent::new(payload).for_account(account_id, partner_id);
+        let mut tx = Tx::new();
+        tx.put_new(&account)?
+            .put_revision(&plan, None)?
+            .event(event(EventPayload::AccountProvisioned(
+                AccountProvisioned {
+                    kind: AccountKind::Customer,
+                    external_id: request.customer.clone(),
+                    status: account.status,
+                    name: request.company_name.clone(),
+                    shop: None,
+                    platform: None,
+                },
+            )))
+            .event(event(EventPayload::SubscriptionCreated(
+                SubscriptionSnapshot::of(&plan),
+            )));
+        if approved_at.is_some() {
+            tx.event(ready_event(&plan));
+        }
+        if let Some(installation) = &plan.installation {
+            for key in [&installation.widget_key, &installation.search_key] {
+                tx.put_new(&WidgetKeyRecord {
+                    key: key.clone(),
+                    account_id,
+                    partner_id,
+                })?;
+            }
+        }
+        Ok(Planned::new(tx, Outcome::Created))
+    }
+
+    /// QA passed: the account goes live and Ready for Installation is sent (once).
+    pub async fn approve(&self, account_id: AccountId) -> Result<bool, SubscriptionError> {
+        self.uow.apply(|| self.plan_approve(account_id)).await
+    }
+
+    async fn plan_approve(
+        &self,
+        account_id: AccountId,
+    ) -> Result<Planned<bool>, SubscriptionError> {
+        let unknown = || SubscriptionError::UnknownAccount(account_id);
+        let plan = self.plan(account_id).await?.ok_or_else(unknown)?;
+        let mut account: Account = self
+            .table()
+            .get(&keys::account(account_id))
+            .await?
+            .ok_or_else(unknown)?;
+        let now = clock::sortable(clock::now());
+        let Some((approved, _)) = plan.apply(Command::Approve, &now)? else {
+            return Ok(Planned::nothing(false));
+        };
+        account.status = AccountStatus::Active;
+        account.updated_at = now;
+        let mut tx = Tx::new();
+        tx.put_revision(&approved, Some(plan.revision))?
+            .put(&account)?
+            .event(ready_event(&approved));
+        Ok(Planned::new(tx, true))
+    }
+
+    /// Cancellation: the account stops at once; its data is deleted once the effective
+    /// date passed (at once when it already has).
+    pub async fn cancel(
+        &self,
+        route: &PartnerRoute,
+        inbound: &Inbound,
+        request: CancelSubscription,
+    ) -> Result<Outcome, SubscriptionError> {
+        let account_id = AccountId::for_external(route.partner_id, &request.customer);
+        let now = clock::now();
+        let applied = self
+            .uow
+            .apply_inbound(inbound, Some(account_id), || {
+                self.plan_cancel(route.partner_id, &request, account_id, now)
+            })
+            .await?;
+        let done = outcome(applied);
+        if done == Outcome::Cancelled && request.effective_date <= now {
+            self.delete_account_data(account_id, now).await?;
+        }
+        Ok(done)
+    }
+
+    async fn plan_cancel(
+        &self,
+        partner_id: PartnerId,
+        request: &CancelSubscription,
+        account_id: AccountId,
+        now: OffsetDateTime,
+    ) -> Result<Planned<Outcome>, SubscriptionError> {
+        let unknown = || SubscriptionError::UnknownCustomer(request.customer.to_string());
+        let plan = self.plan(account_id).await?.ok_or_else(unknown)?;
+        let mut account: Account = self
+            .table()
+            .get(&keys::account(account_id))
+            .await?
+            .ok_or_else(unknown)?;
+        let at = clock::sortable(now);
+        let effective = clock::sortable(request.effective_date);
+        let command = Command::Cancel {
+            effective_at: effective.clone(),
+        };
+        let Some((cancelled, change)) = plan.apply(command, &at)? else {
+            return Ok(Planned::nothing(Outcome::Unchanged));
+        };
+        account.status = AccountStatus::Cancelled;
+        account.updated_at = at;
+        let mut tx = Tx::new();
+        tx.put_revision(&cancelled, Some(plan.revision))?
+            .put(&account)?
+            .put(&CleanupJob {
+                account_id,
+                due_at: effective,
+            })?;
+        // Removing the keys stops the widget's reports at once.
+        if let Some(installation) = &plan.installation {
+            tx.delete(keys::widget_key(&installation.widget_key))
+                .delete(keys::widget_key(&installation.search_key));
+        }
+        if let Some(payload) =
+            EventPayload::for_change(change, SubscriptionSnapshot::of(&cancelled))
+        {
+            tx.event(HubEvent::new(payload).for_account(account_id, partner_id));
+        }
+        Ok(Planned::new(tx, Outcome::Cancelled))
+    }
+}
+
+fn ready_event(plan: &Subscription) -> HubEvent {
+    HubEvent::new(EventPayload::InstallationReady(InstallationReady {
+        customer_id: plan.customer_id.to_string(),
+    }))
+    .for_account(plan.account_id, plan.partner_id)
+}
