@@ -196,7 +196,6 @@ async fn one_ledger_answers_redeliveries_and_refuses_reused_ids() {
         deliver("hash-2", 3).await,
         Err(TxError::Reused { .. })
     ));
-    drop(deliver);
     assert_eq!(plans, 1);
     let stored: Vec<Note> = hub
         .table
@@ -479,4 +478,141 @@ async fn auto_approval_goes_live_at_once_and_sources_belong_to_one_partner() {
             .account_id,
         account
     );
+}
+
+/// Every item of the table, by its keys and its attributes as JSON (test only: a Scan).
+async fn scan_all(hub: &Hub) -> Vec<(String, String, serde_json::Value)> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let out = hub
+            .table
+            .client()
+            .scan()
+            .table_name(hub.table.name())
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .unwrap();
+        for item in out.items.unwrap_or_default() {
+            let value: serde_json::Value = serde_dynamo::from_item(item).unwrap();
+            let key = |k: &str| value[k].as_str().unwrap_or_default().to_owned();
+            items.push((key("PK"), key("SK"), value.clone()));
+        }
+        match out.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return items,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn account_cleanup_removes_every_key_family_as_the_key_table_says() {
+    use shared::{
+        analytics::WidgetReport,
+        domain::ExternalId,
+        store::keys::{Cleanup, family_of},
+        subscriptions::{CancelSubscription, CreateSubscription},
+    };
+    let hub = hub("cleanup-families").await;
+    let reg = hub.partners.register("A", PUB_A, None).await.unwrap();
+    let route = hub
+        .partners
+        .set_event_route(
+            reg.partner_id,
+            "partner.cleanup",
+            "arn:aws:events:us-east-1:111122223333:event-bus/a",
+        )
+        .await
+        .unwrap();
+    let customer = ExternalId::parse("c-cleanup").unwrap();
+    let account = AccountId::for_external(reg.partner_id, &customer);
+    let scope = shared::subscriptions::Subscriptions::ledger_scope(reg.partner_id);
+    hub.subscriptions
+        .create_or_upgrade(
+            &route,
+            &Inbound::new(&scope, "env-create", "Create Subscription", "h1"),
+            CreateSubscription {
+                customer: customer.clone(),
+                tier: "growth".into(),
+                contract_length_months: 1,
+                website: "https://c.example.com/".into(),
+                template: "t".into(),
+                company_name: "C".into(),
+            },
+        )
+        .await
+        .unwrap();
+    hub.analytics
+        .record(
+            account,
+            &WidgetReport {
+                user_id: "u".into(),
+                session_id: "s".into(),
+                query: Some(("q".into(), true)),
+                at: clock::now(),
+            },
+        )
+        .await
+        .unwrap();
+    hub.timeline
+        .append(account, &deleted_event())
+        .await
+        .unwrap();
+
+    // Before: the account's data spans these families, and every item has a family.
+    let mentions = |value: &serde_json::Value, pk: &str| {
+        pk.contains(&account.to_string())
+            || value.get("account_id").and_then(|v| v.as_str()) == Some(&account.to_string())
+    };
+    let before = scan_all(&hub).await;
+    let mut families = std::collections::BTreeSet::new();
+    for (pk, sk, value) in &before {
+        let family = family_of(pk, sk).unwrap_or_else(|| panic!("no key family for {pk} / {sk}"));
+        if mentions(value, pk) {
+            families.insert(family.name);
+        }
+    }
+    for expected in [
+        "account",
+        "subscription",
+        "timeline",
+        "analytics day",
+        "widget key",
+        "ledger",
+    ] {
+        assert!(families.contains(expected), "{expected}: {families:?}");
+    }
+
+    // A cancellation effective in the past deletes at once.
+    hub.subscriptions
+        .cancel(
+            &route,
+            &Inbound::new(&scope, "env-cancel", "Cancellation", "h2"),
+            CancelSubscription {
+                customer,
+                effective_date: clock::now() - Duration::from_secs(60),
+            },
+        )
+        .await
+        .unwrap();
+
+    // After: only what the key table says survives (tombstone, expiring ledger entries).
+    let mut kept = std::collections::BTreeSet::new();
+    for (pk, sk, value) in scan_all(&hub).await {
+        let family = family_of(&pk, &sk).unwrap_or_else(|| panic!("no key family for {pk} / {sk}"));
+        if !mentions(&value, &pk) {
+            continue;
+        }
+        match family.cleanup {
+            Cleanup::Tombstone | Cleanup::NotAccountData => {}
+            Cleanup::Expires => assert!(
+                value.get("expires_at").and_then(|v| v.as_i64()).is_some(),
+                "{pk}: an expiring family without a TTL"
+            ),
+            other => panic!("{pk} / {sk} ({}) survived cleanup ({other:?})", family.name),
+        }
+        kept.insert(family.name);
+    }
+    assert!(kept.contains("tombstone"), "{kept:?}");
 }

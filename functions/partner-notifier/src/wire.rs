@@ -51,43 +51,34 @@ impl ReadyForInstallation {
 mod tests {
     use super::*;
     use shared::domain::{
-        AccountId, BillingOwner, ExternalId, PartnerId, SubscriptionId, SubscriptionStatus,
+        AccountId, BillingOwner, ExternalId, PartnerId, SubscriptionId,
         subscription::{Installation, Terms},
     };
 
     fn plan(products: &[&str]) -> Subscription {
         let account = AccountId::random();
-        Subscription {
-            id: SubscriptionId::for_plan(account),
-            account_id: account,
-            partner_id: PartnerId::random(),
-            customer_id: ExternalId::parse("cust-1").unwrap(),
-            billing: BillingOwner::Partner,
-            terms: Terms::Tier {
-                tier: "starter".into(),
-                products: products.iter().map(|p| (*p).to_owned()).collect(),
-                contract_length_months: 1,
-            },
-            status: SubscriptionStatus::Active,
-            installation: Some(Installation {
-                website: "https://a.com/".into(),
-                template: "t".into(),
-                company_name: "A".into(),
-                widget_key: "wk_1".into(),
-                search_key: "sk_pub_1".into(),
-            }),
-            started_at: String::new(),
-            approved_at: None,
-            payment_failed_at: None,
-            suspend_at: None,
-            suspended_at: None,
-            resumed_at: None,
-            cancelled_at: None,
-            cancellation_effective_at: None,
-            revision: 1,
-            created_at: String::new(),
-            updated_at: String::new(),
-        }
+        let terms = Terms::Tier {
+            tier: "starter".into(),
+            products: products.iter().map(|p| (*p).to_owned()).collect(),
+            contract_length_months: 1,
+        };
+        let mut plan = Subscription::new(
+            SubscriptionId::for_plan(account),
+            account,
+            PartnerId::random(),
+            ExternalId::parse("cust-1").unwrap(),
+            BillingOwner::Partner,
+            terms,
+            "t0",
+        );
+        plan.installation = Some(Installation {
+            website: "https://a.com/".into(),
+            template: "t".into(),
+            company_name: "A".into(),
+            widget_key: "wk_1".into(),
+            search_key: "sk_pub_1".into(),
+        });
+        plan
     }
 
     #[test]

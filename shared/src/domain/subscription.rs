@@ -239,6 +239,45 @@ pub fn transition(
 }
 
 impl Subscription {
+    /// A new, active subscription (revision 1) started at `now` (sortable timestamp).
+    pub fn new(
+        id: SubscriptionId,
+        account_id: AccountId,
+        partner_id: PartnerId,
+        customer_id: ExternalId,
+        billing: BillingOwner,
+        terms: Terms,
+        now: &str,
+    ) -> Self {
+        let status = SubscriptionStatus::Active;
+        Self {
+            id,
+            account_id,
+            partner_id,
+            customer_id,
+            billing,
+            terms,
+            status,
+            installation: None,
+            started_at: now.to_owned(),
+            approved_at: None,
+            payment_failed_at: None,
+            suspend_at: None,
+            suspended_at: None,
+            resumed_at: None,
+            cancelled_at: None,
+            cancellation_effective_at: None,
+            revision: 1,
+            created_at: now.to_owned(),
+            updated_at: now.to_owned(),
+        }
+    }
+
+    pub fn with_status(mut self, status: SubscriptionStatus) -> Self {
+        self.status = status;
+        self
+    }
+
     /// Applies a command at `now` (sortable timestamp): the next version of the record
     /// (revision + 1) and what changed, or `None` when nothing does.
     pub fn apply(&self, command: Command, now: &str) -> Result<Option<(Self, Change)>, Refused> {
@@ -405,33 +444,23 @@ mod tests {
     fn marketplace_sub(status: S) -> Subscription {
         let account = AccountId::random();
         let product = ExternalId::parse("p").unwrap();
-        Subscription {
-            id: SubscriptionId::for_product(account, &product),
-            account_id: account,
-            partner_id: PartnerId::random(),
-            customer_id: ExternalId::parse("u").unwrap(),
-            billing: BillingOwner::Marketplace,
-            terms: Terms::Product {
-                product_id: product,
-                name: None,
-                price: Price::parse("1.00").unwrap(),
-                price_type: "SUBSCRIPTION".into(),
-                price_interval: Some("MONTHLY".into()),
-            },
-            status,
-            installation: None,
-            started_at: "t0".into(),
-            approved_at: None,
-            payment_failed_at: None,
-            suspend_at: None,
-            suspended_at: None,
-            resumed_at: None,
-            cancelled_at: None,
-            cancellation_effective_at: None,
-            revision: 1,
-            created_at: "t0".into(),
-            updated_at: "t0".into(),
-        }
+        let terms = Terms::Product {
+            product_id: product.clone(),
+            name: None,
+            price: Price::parse("1.00").unwrap(),
+            price_type: "SUBSCRIPTION".into(),
+            price_interval: Some("MONTHLY".into()),
+        };
+        Subscription::new(
+            SubscriptionId::for_product(account, &product),
+            account,
+            PartnerId::random(),
+            ExternalId::parse("u").unwrap(),
+            BillingOwner::Marketplace,
+            terms,
+            "t0",
+        )
+        .with_status(status)
     }
 
     #[test]

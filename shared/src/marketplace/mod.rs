@@ -25,7 +25,6 @@ use crate::{
     clock,
     domain::{
         AccountId, AccountKind, AccountStatus, BillingOwner, PartnerId, SubscriptionId,
-        SubscriptionStatus,
         subscription::{Command, Refused, Subscription, Terms},
     },
     events::{CustomerChanged, EventPayload, HubEvent, SubscriptionSnapshot},
@@ -292,27 +291,15 @@ impl Marketplaces {
                 }
                 let terms = product_terms(product)?;
                 let Some(current) = existing else {
-                    let new = Subscription {
-                        id: SubscriptionId::for_product(account_id, &product.id),
+                    let new = Subscription::new(
+                        SubscriptionId::for_product(account_id, &product.id),
                         account_id,
-                        partner_id: marketplace_id,
-                        customer_id: event.user_id.clone(),
-                        billing: BillingOwner::Marketplace,
+                        marketplace_id,
+                        event.user_id.clone(),
+                        BillingOwner::Marketplace,
                         terms,
-                        status: SubscriptionStatus::Active,
-                        installation: None,
-                        started_at: at.clone(),
-                        approved_at: None,
-                        payment_failed_at: None,
-                        suspend_at: None,
-                        suspended_at: None,
-                        resumed_at: None,
-                        cancelled_at: None,
-                        cancellation_effective_at: None,
-                        revision: 1,
-                        created_at: at.clone(),
-                        updated_at: at,
-                    };
+                        &at,
+                    );
                     return Ok(Some((new, Change::Purchased)));
                 };
                 // Refused never: a purchase applies to any status.

@@ -164,6 +164,17 @@ impl Subscriptions {
             .await?)
     }
 
+    /// A customer's plan and account, read together.
+    async fn plan_and_account(
+        &self,
+        account_id: AccountId,
+    ) -> Result<(Option<Subscription>, Option<Account>), SubscriptionError> {
+        let account_key = keys::account(account_id);
+        Ok(tokio::try_join!(self.plan(account_id), async {
+            Ok(self.table().get::<Account>(&account_key).await?)
+        })?)
+    }
+
     pub async fn widget_key(
         &self,
         key: &str,
@@ -272,37 +283,29 @@ impl Subscriptions {
         now: String,
     ) -> Result<Planned<Outcome>, SubscriptionError> {
         let approved_at = self.auto_approve.then(|| now.clone());
-        let plan = Subscription {
-            id: SubscriptionId::for_plan(account_id),
+        let status = if approved_at.is_some() {
+            SubscriptionStatus::Active
+        } else {
+            SubscriptionStatus::PendingApproval
+        };
+        let mut plan = Subscription::new(
+            SubscriptionId::for_plan(account_id),
             account_id,
             partner_id,
-            customer_id: request.customer.clone(),
-            billing: BillingOwner::Partner,
+            request.customer.clone(),
+            BillingOwner::Partner,
             terms,
-            status: if approved_at.is_some() {
-                SubscriptionStatus::Active
-            } else {
-                SubscriptionStatus::PendingApproval
-            },
-            installation: Some(Installation {
-                website: request.website.clone(),
-                template: request.template.clone(),
-                company_name: request.company_name.clone(),
-                widget_key: random_token("wk_"),
-                search_key: random_token("sk_pub_"),
-            }),
-            started_at: now.clone(),
-            approved_at: approved_at.clone(),
-            payment_failed_at: None,
-            suspend_at: None,
-            suspended_at: None,
-            resumed_at: None,
-            cancelled_at: None,
-            cancellation_effective_at: None,
-            revision: 1,
-            created_at: now.clone(),
-            updated_at: now.clone(),
-        };
+            &now,
+        )
+        .with_status(status);
+        plan.approved_at = approved_at.clone();
+        plan.installation = Some(Installation {
+            website: request.website.clone(),
+            template: request.template.clone(),
+            company_name: request.company_name.clone(),
+            widget_key: random_token("wk_"),
+            search_key: random_token("sk_pub_"),
+        });
         let account = Account {
             id: account_id,
             partner_id,
@@ -361,13 +364,9 @@ impl Subscriptions {
         &self,
         account_id: AccountId,
     ) -> Result<Planned<bool>, SubscriptionError> {
-        let unknown = || SubscriptionError::UnknownAccount(account_id);
-        let plan = self.plan(account_id).await?.ok_or_else(unknown)?;
-        let mut account: Account = self
-            .table()
-            .get(&keys::account(account_id))
-            .await?
-            .ok_or_else(unknown)?;
+        let (Some(plan), Some(mut account)) = self.plan_and_account(account_id).await? else {
+            return Err(SubscriptionError::UnknownAccount(account_id));
+        };
         let now = clock::sortable(clock::now());
         let Some((approved, _)) = plan.apply(Command::Approve, &now)? else {
             return Ok(Planned::nothing(false));
@@ -411,13 +410,11 @@ impl Subscriptions {
         account_id: AccountId,
         now: OffsetDateTime,
     ) -> Result<Planned<Outcome>, SubscriptionError> {
-        let unknown = || SubscriptionError::UnknownCustomer(request.customer.to_string());
-        let plan = self.plan(account_id).await?.ok_or_else(unknown)?;
-        let mut account: Account = self
-            .table()
-            .get(&keys::account(account_id))
-            .await?
-            .ok_or_else(unknown)?;
+        let (Some(plan), Some(mut account)) = self.plan_and_account(account_id).await? else {
+            return Err(SubscriptionError::UnknownCustomer(
+                request.customer.to_string(),
+            ));
+        };
         let at = clock::sortable(now);
         let effective = clock::sortable(request.effective_date);
         let command = Command::Cancel {
