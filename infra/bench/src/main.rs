@@ -16,20 +16,22 @@ use tokio::net::TcpListener;
 use tokio::process::Command;
 
 const BASELINE: &str = "hello-lambda";
-/// Every Lambda binary in `functions/`. All of them read `shared::Config::from_env` at init
-/// (TABLE_NAME, EVENT_BUS_NAME and KMS_KEY_ID required, the rest optional), which
-/// `cold_init` sets, and build the AWS clients from `shared::aws::load_sdk_config`.
-const FUNCTIONS: [&str; 9] = [
-    "partner-api",
-    "account-timeline",
-    "outbox-sweep",
-    "subscription-events",
-    "partner-notifier",
-    "account-cleanup",
-    "analytics-api",
-    "marketplace-webhooks",
-    "marketplace-suspensions",
-];
+/// Every Lambda binary: one crate per directory of `functions/` (crate name = binary
+/// name). All of them read `shared::Config::from_env` at init (TABLE_NAME,
+/// EVENT_BUS_NAME and KMS_KEY_ID required, the rest optional), which `cold_init` sets.
+fn functions(workspace: &Path) -> Result<Vec<String>, Error> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(workspace.join("functions"))? {
+        let path = entry?.path();
+        if path.join("Cargo.toml").exists()
+            && let Some(name) = path.file_name().and_then(|n| n.to_str())
+        {
+            names.push(name.to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
 const NEXT: &str = "GET /2018-06-01/runtime/invocation/next";
 const INIT_BUDGET_RATIO: f64 = 1.5;
 const SIZE_BUDGET_MB: f64 = 6.0;
@@ -59,7 +61,10 @@ async fn run() -> Result<bool, Error> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"));
-    let binaries: Vec<&str> = std::iter::once(BASELINE).chain(FUNCTIONS).collect();
+    let functions = functions(&workspace)?;
+    let binaries: Vec<&str> = std::iter::once(BASELINE)
+        .chain(functions.iter().map(String::as_str))
+        .collect();
     let paths: Vec<PathBuf> = binaries
         .iter()
         .map(|name| target.join("release").join(name))
@@ -127,8 +132,8 @@ async fn build_release(workspace: &Path) -> Result<(), Error> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command.current_dir(workspace).args(["build", "--release"]);
-    for name in FUNCTIONS {
-        command.args(["-p", name, "--bin", name]);
+    for name in functions(workspace)? {
+        command.args(["-p", &name, "--bin", &name]);
     }
     command.args(["-p", "hub-bench", "--bin", BASELINE]);
     if !command.status().await?.success() {
