@@ -312,7 +312,8 @@ async fn the_whole_lifecycle_from_the_samples() {
         (422, Some("endDate"))
     );
 
-    // Cancellation with a future effective date: stops at once, data stays until then.
+    // Cancellation with a future effective date: recorded at once; the customer keeps
+    // working (widget keys, analytics) until the effective date.
     put_sample(&hub, &source, "subscriptions/cancellation.json", |d| {
         d["effective_date"] = json!(
             (now + time::Duration::days(1))
@@ -321,17 +322,33 @@ async fn the_whole_lifecycle_from_the_samples() {
         );
     })
     .await;
-    eventually(Duration::from_secs(15), || async {
-        let account = hub.stand_in.hub.accounts.get(account).await.unwrap()?;
-        (account.status == AccountStatus::Cancelled).then_some(())
+    let pending = eventually(Duration::from_secs(15), || async {
+        subscriptions
+            .plan(account)
+            .await
+            .unwrap()
+            .filter(|p| p.cancellation_pending())
     })
     .await
-    .expect("cancelled");
+    .expect("cancellation recorded");
+    assert!(pending.has_access());
+    assert_eq!(
+        hub.stand_in
+            .hub
+            .accounts
+            .get(account)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        AccountStatus::Active,
+        "active until the effective date"
+    );
     let body = json!({"key": installed(&plan).widget_key, "userId": "u", "sessionId": "s", "query": "still there?", "contentFound": true});
     assert_eq!(
-        report(&hub, body).await,
-        401,
-        "a cancelled account's widget no longer reports"
+        report(&hub, body.clone()).await,
+        202,
+        "the widget reports until the effective date"
     );
     let cleanup = account_cleanup::handle_at(&hub.stand_in.hub, now)
         .await
@@ -343,7 +360,7 @@ async fn the_whole_lifecycle_from_the_samples() {
     let types = eventually(Duration::from_secs(15), || async {
         let types = hub.assert_timeline_matches_schemas(account).await;
         types
-            .contains(&"subscription.cancelled".to_owned())
+            .contains(&"subscription.cancellation_scheduled".to_owned())
             .then_some(types)
     })
     .await
@@ -382,6 +399,11 @@ async fn the_whole_lifecycle_from_the_samples() {
     assert!(tombstone.items_deleted >= 3);
     let (status, _) = analytics(&hub, &partner.token, CUSTOMER, &start, &end).await;
     assert_eq!(status, 404);
+    assert_eq!(
+        report(&hub, body).await,
+        401,
+        "a cancelled account's widget no longer reports"
+    );
     let again = account_cleanup::handle_at(&hub.stand_in.hub, now + time::Duration::days(3))
         .await
         .unwrap();
@@ -630,6 +652,146 @@ async fn bad_events_are_parked_for_operators_and_replayable() {
         )
         .await,
         422
+    );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_before_the_effective_date_withdraws_the_cancellation_and_updates_the_plan() {
+    let hub = TestHub::start("reinstate").await;
+    let (partner, source) = event_partner(&hub, "gamma", PARTNER_A_PUB, PARTNER_A_KEY).await;
+    let customer = "cust-reinstated";
+    let account = account_of(&partner, customer);
+    let subscriptions = &hub.stand_in.hub.subscriptions;
+    put_sample(
+        &hub,
+        &source,
+        "subscriptions/create-subscription.json",
+        |d| {
+            d["id"] = customer.into();
+        },
+    )
+    .await;
+    eventually(Duration::from_secs(15), || async {
+        subscriptions.plan(account).await.unwrap()
+    })
+    .await
+    .expect("provisioned");
+    assert!(subscriptions.approve(account).await.unwrap());
+
+    // The same tier with other details updates the stored fields.
+    put_sample(
+        &hub,
+        &source,
+        "subscriptions/create-subscription.json",
+        |d| {
+            d["id"] = customer.into();
+            d["website"] = "https://moved.example.com".into();
+            d["contract_length"] = 24.into();
+        },
+    )
+    .await;
+    let updated = eventually(Duration::from_secs(15), || async {
+        subscriptions
+            .plan(account)
+            .await
+            .unwrap()
+            .filter(|p| installed(p).website == "https://moved.example.com/")
+    })
+    .await
+    .expect("updated");
+    assert!(matches!(
+        updated.terms,
+        Terms::Tier {
+            contract_length_months: 24,
+            ..
+        }
+    ));
+
+    // A future cancellation, then a Create Subscription before its date: withdrawn.
+    let now = time::OffsetDateTime::now_utc();
+    put_sample(&hub, &source, "subscriptions/cancellation.json", |d| {
+        d["id"] = customer.into();
+        d["effective_date"] = json!(
+            (now + time::Duration::days(1))
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        );
+    })
+    .await;
+    eventually(Duration::from_secs(15), || async {
+        subscriptions
+            .plan(account)
+            .await
+            .unwrap()
+            .filter(|p| p.cancellation_pending())
+    })
+    .await
+    .expect("cancellation recorded");
+    // An upgrade to a tier with more channels, on a live plan: withdraws the
+    // cancellation and sends Ready for Installation again with every key.
+    put_sample(
+        &hub,
+        &source,
+        "subscriptions/create-subscription.json",
+        |d| {
+            d["id"] = customer.into();
+            d["tier"] = "growth".into();
+            d["website"] = "https://moved.example.com".into();
+            d["contract_length"] = 24.into();
+        },
+    )
+    .await;
+    let upgraded = eventually(Duration::from_secs(15), || async {
+        subscriptions
+            .plan(account)
+            .await
+            .unwrap()
+            .filter(|p| !p.cancellation_pending() && p.tier() == Some("growth"))
+    })
+    .await
+    .expect("reinstated and upgraded");
+    assert_eq!(
+        installed(&upgraded).widget_key,
+        installed(&updated).widget_key,
+        "the keys stay"
+    );
+    let readies = eventually(Duration::from_secs(15), || async {
+        let readies: Vec<Value> = hub
+            .stand_in
+            .partner_buses
+            .received("gamma")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e["detail-type"] == "Ready for Installation")
+            .collect();
+        (readies.len() >= 2).then_some(readies)
+    })
+    .await
+    .expect("a second Ready for Installation");
+    let last = &readies[readies.len() - 1]["detail"];
+    assert_eq!(last["search_key"], installed(&upgraded).search_key.as_str());
+    assert_eq!(last["widget_key"], installed(&upgraded).widget_key.as_str());
+
+    // The cleanup after the old effective date deletes nothing.
+    let cleanup = account_cleanup::handle_at(&hub.stand_in.hub, now + time::Duration::days(2))
+        .await
+        .unwrap();
+    assert_eq!(cleanup.deleted_accounts, 0);
+    assert!(subscriptions.plan(account).await.unwrap().is_some());
+    let types = eventually(Duration::from_secs(15), || async {
+        let types = hub.assert_timeline_matches_schemas(account).await;
+        types
+            .contains(&"subscription.reinstated".to_owned())
+            .then_some(types)
+    })
+    .await
+    .expect("reinstated on the timeline");
+    assert!(
+        types.contains(&"subscription.updated".to_owned()),
+        "{types:?}"
     );
     hub.stop().await;
 }

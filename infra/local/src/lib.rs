@@ -59,8 +59,14 @@ pub struct Options {
 }
 
 impl Options {
-    /// `HUB_PORT` (default 3000), `HUB_PREFIX` (default `hub-local`), `HUB_TIMERS=off`.
+    /// `HUB_PORT` (default 3000), `HUB_PREFIX` (default `hub-local`), `HUB_TIMERS=off`;
+    /// the project is the one around the current directory (or `HUB_ROOT`).
     pub fn from_env() -> Result<Self, StandInError> {
+        Self::from_env_at(hub_emulator::project_root())
+    }
+
+    /// The same for the project at `root` (`hub-local --root <dir>`).
+    pub fn from_env_at(root: PathBuf) -> Result<Self, StandInError> {
         let port = match std::env::var("HUB_PORT") {
             Ok(p) => p
                 .trim()
@@ -68,7 +74,12 @@ impl Options {
                 .map_err(|_| StandInError::Wiring(format!("HUB_PORT={p} is not a port")))?,
             Err(_) => 3000,
         };
-        let root = hub_emulator::project_root();
+        if !root.join("infra/template.yaml").is_file() {
+            return Err(StandInError::Template(format!(
+                "{} is not a Partner Hub checkout (no infra/template.yaml): run hub-local inside one, or pass --root",
+                root.display()
+            )));
+        }
         Ok(Self {
             port,
             prefix: std::env::var("HUB_PREFIX").unwrap_or_else(|_| "hub-local".into()),

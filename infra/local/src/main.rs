@@ -1,9 +1,18 @@
-//! `cargo run -p hub-local`: the whole hub on 127.0.0.1 (port `HUB_PORT`, default 3000).
+//! `cargo run -p hub-local [-- --root <dir>]`: the whole hub on 127.0.0.1 (port `HUB_PORT`,
+//! default 3000), for the checkout around the current directory (or `--root`).
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::telemetry::init();
-    let options = hub_local::Options::from_env()?;
+    // `--root <dir>`: serve that checkout; by default the one around the current directory.
+    let args: Vec<String> = std::env::args().collect();
+    let options = match args.iter().position(|a| a == "--root") {
+        Some(i) => {
+            let root = args.get(i + 1).ok_or("--root needs a directory")?;
+            hub_local::Options::from_env_at(std::path::PathBuf::from(root).canonicalize()?)?
+        }
+        None => hub_local::Options::from_env()?,
+    };
     let demo_file = options.demo_file.clone();
     let emulator = hub_local::start_emulator(false).await?;
     let stand_in = hub_local::start(options, emulator).await?;

@@ -145,9 +145,13 @@ pub struct Subscription {
     pub resumed_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancelled_at: Option<String>,
-    /// When a cancellation takes full effect (data deleted after it).
+    /// When a cancellation takes effect: until then the subscription keeps working (a
+    /// pending cancellation); then it is cancelled and the account's data deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancellation_effective_at: Option<String>,
+    /// When the cancellation was received.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancellation_requested_at: Option<String>,
     /// Optimistic-concurrency counter: every write expects the revision it read.
     pub revision: u64,
     pub created_at: String,
@@ -175,9 +179,16 @@ pub enum Command {
         terms: Terms,
         installation: Option<Installation>,
     },
+    /// Cancel now.
     Cancel {
         effective_at: String,
     },
+    /// Cancel at a future date; the subscription keeps working until then.
+    ScheduleCancel {
+        effective_at: String,
+    },
+    /// Withdraw a pending cancellation.
+    Reinstate,
     PaymentFailed {
         suspend_at: String,
     },
@@ -195,7 +206,13 @@ pub enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
     Approved,
+    /// Another offering (tier or product).
     Upgraded,
+    /// The same offering with other details (contract length, installation details).
+    Updated,
+    CancellationScheduled,
+    /// A pending cancellation was withdrawn.
+    Reinstated,
     Cancelled,
     PaymentFailed,
     Suspended,
@@ -223,6 +240,11 @@ pub fn transition(
         Command::ChangeTerms { .. } if cancelled => return Err(Refused::Cancelled),
         Command::ChangeTerms { .. } => Some((status, Change::Upgraded)),
         Command::Cancel { .. } => (!cancelled).then_some((S::Cancelled, Change::Cancelled)),
+        Command::ScheduleCancel { .. } => {
+            (!cancelled).then_some((status, Change::CancellationScheduled))
+        }
+        Command::Reinstate if cancelled => return Err(Refused::Cancelled),
+        Command::Reinstate => Some((status, Change::Reinstated)),
         Command::PaymentFailed { .. } if cancelled => return Err(Refused::Cancelled),
         // A repeated failure keeps the first failure's grace period.
         Command::PaymentFailed { .. } => {
@@ -267,6 +289,7 @@ impl Subscription {
             resumed_at: None,
             cancelled_at: None,
             cancellation_effective_at: None,
+            cancellation_requested_at: None,
             revision: 1,
             created_at: now.to_owned(),
             updated_at: now.to_owned(),
@@ -281,7 +304,7 @@ impl Subscription {
     /// Applies a command at `now` (sortable timestamp): the next version of the record
     /// (revision + 1) and what changed, or `None` when nothing does.
     pub fn apply(&self, command: Command, now: &str) -> Result<Option<(Self, Change)>, Refused> {
-        let Some((status, change)) = transition(self.status, &command)? else {
+        let Some((status, mut change)) = transition(self.status, &command)? else {
             return Ok(None);
         };
         let mut next = self.clone();
@@ -294,7 +317,7 @@ impl Subscription {
                 installation,
             } => {
                 if terms.same_offering(&self.terms) {
-                    return Ok(None);
+                    change = Change::Updated;
                 }
                 next.terms = terms;
                 if let (Some(current), Some(new)) = (&mut next.installation, installation) {
@@ -303,11 +326,29 @@ impl Subscription {
                     current.template = new.template;
                     current.company_name = new.company_name;
                 }
+                if next.terms == self.terms && next.installation == self.installation {
+                    return Ok(None);
+                }
             }
             Command::Cancel { effective_at } => {
-                next.cancelled_at = at;
+                next.cancelled_at = at.clone();
                 next.cancellation_effective_at = Some(effective_at);
+                next.cancellation_requested_at = self.cancellation_requested_at.clone().or(at);
                 next.suspend_at = None;
+            }
+            Command::ScheduleCancel { effective_at } => {
+                if self.cancellation_effective_at.as_deref() == Some(effective_at.as_str()) {
+                    return Ok(None);
+                }
+                next.cancellation_effective_at = Some(effective_at);
+                next.cancellation_requested_at = at;
+            }
+            Command::Reinstate => {
+                if self.cancellation_effective_at.is_none() {
+                    return Ok(None);
+                }
+                next.cancellation_effective_at = None;
+                next.cancellation_requested_at = None;
             }
             Command::PaymentFailed { suspend_at } => {
                 next.payment_failed_at = at;
@@ -331,6 +372,7 @@ impl Subscription {
                 next.resumed_at = None;
                 next.cancelled_at = None;
                 next.cancellation_effective_at = None;
+                next.cancellation_requested_at = None;
             }
         }
         next.revision += 1;
@@ -356,6 +398,11 @@ impl Subscription {
 
     pub fn has(&self, product: &str) -> bool {
         self.products().iter().any(|p| p == product)
+    }
+
+    /// Whether a cancellation is pending (received, not yet in effect).
+    pub fn cancellation_pending(&self) -> bool {
+        self.status != SubscriptionStatus::Cancelled && self.cancellation_effective_at.is_some()
     }
 
     /// Whether the customer has access to what was bought now.
@@ -395,6 +442,10 @@ mod tests {
             Command::Cancel {
                 effective_at: "t".into(),
             },
+            Command::ScheduleCancel {
+                effective_at: "t".into(),
+            },
+            Command::Reinstate,
             Command::PaymentFailed {
                 suspend_at: "t".into(),
             },
@@ -409,7 +460,10 @@ mod tests {
         use Change as C;
         let expected = |status: S, command: &Command| -> Result<Option<(S, C)>, Refused> {
             Ok(match (status, command) {
-                (S::Cancelled, Command::Cancel { .. } | Command::Suspend) => None,
+                (
+                    S::Cancelled,
+                    Command::Cancel { .. } | Command::ScheduleCancel { .. } | Command::Suspend,
+                ) => None,
                 (S::Cancelled, Command::Purchase { .. }) => Some((S::Active, C::Purchased)),
                 (S::Cancelled, _) => return Err(Refused::Cancelled),
                 (_, Command::Purchase { .. }) => None,
@@ -417,6 +471,8 @@ mod tests {
                 (_, Command::Approve) => None,
                 (s, Command::ChangeTerms { .. }) => Some((s, C::Upgraded)),
                 (_, Command::Cancel { .. }) => Some((S::Cancelled, C::Cancelled)),
+                (s, Command::ScheduleCancel { .. }) => Some((s, C::CancellationScheduled)),
+                (s, Command::Reinstate) => Some((s, C::Reinstated)),
                 (S::Active, Command::PaymentFailed { .. }) => {
                     Some((S::PaymentFailed, C::PaymentFailed))
                 }
@@ -438,7 +494,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 35);
+        assert_eq!(checked, 45);
     }
 
     fn marketplace_sub(status: S) -> Subscription {
@@ -512,6 +568,28 @@ mod tests {
             installation: None,
         };
         assert_eq!(plan.apply(same, "t1").unwrap(), None);
+        // The same tier with other details is an update.
+        let mut moved_site = plan.installation.clone().unwrap();
+        moved_site.website = "https://moved.com/".into();
+        let (updated, change) = plan
+            .apply(
+                Command::ChangeTerms {
+                    terms: Terms::Tier {
+                        tier: "starter".into(),
+                        products: vec!["widget".into()],
+                        contract_length_months: 24,
+                    },
+                    installation: Some(moved_site),
+                },
+                "t1",
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(change, Change::Updated);
+        assert_eq!(
+            updated.installation.as_ref().unwrap().website,
+            "https://moved.com/"
+        );
         let growth = Terms::Tier {
             tier: "growth".into(),
             products: vec!["widget".into(), "search".into()],
@@ -535,5 +613,40 @@ mod tests {
         let installation = upgraded.installation.unwrap();
         assert_eq!(installation.website, "https://b.com/");
         assert_eq!(installation.widget_key, "wk_1");
+    }
+
+    #[test]
+    fn a_scheduled_cancellation_keeps_working_until_it_is_withdrawn_or_takes_effect() {
+        let plan = marketplace_sub(S::Active);
+        let schedule = |at: &str| Command::ScheduleCancel {
+            effective_at: at.into(),
+        };
+        let (pending, change) = plan.apply(schedule("t9"), "t1").unwrap().unwrap();
+        assert_eq!(change, Change::CancellationScheduled);
+        assert!(pending.cancellation_pending() && pending.has_access());
+        assert_eq!(
+            pending.apply(schedule("t9"), "t2").unwrap(),
+            None,
+            "a repeat"
+        );
+        let (reinstated, change) = pending.apply(Command::Reinstate, "t2").unwrap().unwrap();
+        assert_eq!(change, Change::Reinstated);
+        assert!(!reinstated.cancellation_pending());
+        assert_eq!(reinstated.apply(Command::Reinstate, "t3").unwrap(), None);
+        let (cancelled, _) = pending
+            .apply(
+                Command::Cancel {
+                    effective_at: "t9".into(),
+                },
+                "t9",
+            )
+            .unwrap()
+            .unwrap();
+        assert!(!cancelled.has_access() && !cancelled.cancellation_pending());
+        assert_eq!(cancelled.cancellation_requested_at.as_deref(), Some("t1"));
+        assert_eq!(
+            cancelled.apply(Command::Reinstate, "t10"),
+            Err(Refused::Cancelled)
+        );
     }
 }

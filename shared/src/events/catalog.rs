@@ -46,6 +46,12 @@ catalog! {
     InstallationReady(InstallationReady) = "installation.ready",
     SubscriptionCreated(SubscriptionSnapshot) = "subscription.created",
     SubscriptionUpgraded(SubscriptionSnapshot) = "subscription.upgraded",
+    /// The same tier with other details (contract length, website, template, company).
+    SubscriptionUpdated(SubscriptionSnapshot) = "subscription.updated",
+    /// A cancellation was received; the subscription works until `effectiveDate`.
+    SubscriptionCancellationScheduled(SubscriptionSnapshot) = "subscription.cancellation_scheduled",
+    /// A pending cancellation was withdrawn (a Create Subscription before its date).
+    SubscriptionReinstated(SubscriptionSnapshot) = "subscription.reinstated",
     SubscriptionPurchased(SubscriptionSnapshot) = "subscription.purchased",
     SubscriptionPaymentFailed(SubscriptionSnapshot) = "subscription.payment_failed",
     SubscriptionSuspended(SubscriptionSnapshot) = "subscription.suspended",
@@ -69,6 +75,11 @@ impl EventPayload {
         Some(match change {
             Change::Approved => return None,
             Change::Upgraded => EventPayload::SubscriptionUpgraded(snapshot),
+            Change::Updated => EventPayload::SubscriptionUpdated(snapshot),
+            Change::CancellationScheduled => {
+                EventPayload::SubscriptionCancellationScheduled(snapshot)
+            }
+            Change::Reinstated => EventPayload::SubscriptionReinstated(snapshot),
             Change::Cancelled => EventPayload::SubscriptionCancelled(snapshot),
             Change::PaymentFailed => EventPayload::SubscriptionPaymentFailed(snapshot),
             Change::Suspended => EventPayload::SubscriptionSuspended(snapshot),

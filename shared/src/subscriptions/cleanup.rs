@@ -79,6 +79,7 @@ impl Subscriptions {
             deleted_accounts: 0,
         };
         for job in due {
+            self.take_effect(job.account_id, now).await?;
             if self.delete_account_data(job.account_id, now).await? {
                 report.deleted_accounts += 1;
             }
@@ -120,7 +121,10 @@ impl Subscriptions {
                 .cancellation_effective_at
                 .clone()
                 .unwrap_or_else(|| at.clone()),
-            cancellation_received_at: plan.cancelled_at.clone().unwrap_or_else(|| at.clone()),
+            cancellation_received_at: plan
+                .cancellation_requested_at
+                .clone()
+                .unwrap_or_else(|| at.clone()),
             deleted_at: at,
             items_deleted: deleted,
         };

@@ -20,7 +20,7 @@ use crate::{
     domain::{
         AccountId, AccountKind, AccountStatus, BillingOwner, ExternalId, PartnerId, SubscriptionId,
         SubscriptionStatus,
-        subscription::{Command, Installation, Refused, Subscription, Terms},
+        subscription::{Change, Command, Installation, Refused, Subscription, Terms},
     },
     events::{AccountProvisioned, EventPayload, HubEvent, InstallationReady, SubscriptionSnapshot},
     partners::PartnerRoute,
@@ -112,7 +112,13 @@ impl Record for WidgetKeyRecord {
 pub enum Outcome {
     Created,
     Upgraded,
+    /// The same tier with other details.
+    Updated,
+    /// A pending cancellation was withdrawn.
+    Reinstated,
     Unchanged,
+    /// A future-dated cancellation was recorded.
+    CancellationScheduled,
     /// The same envelope id was processed before.
     Redelivered,
     Cancelled,
@@ -231,35 +237,10 @@ impl Subscriptions {
             contract_length_months: request.contract_length_months,
         };
         let now = clock::sortable(clock::now());
-        let (plan, account) = tokio::try_join!(self.plan(account_id), async {
-            Ok(self
-                .table()
-                .get::<Account>(&keys::account(account_id))
-                .await?)
-        },)?;
+        let (plan, account) = self.plan_and_account(account_id).await?;
         match (plan, account) {
             (Some(plan), Some(account)) if account.status != AccountStatus::Cancelled => {
-                let installation = plan.installation.clone().map(|current| Installation {
-                    website: request.website.clone(),
-                    template: request.template.clone(),
-                    company_name: request.company_name.clone(),
-                    ..current
-                });
-                let command = Command::ChangeTerms {
-                    terms,
-                    installation,
-                };
-                let Some((upgraded, change)) = plan.apply(command, &now)? else {
-                    return Ok(Planned::nothing(Outcome::Unchanged));
-                };
-                let mut snapshot = SubscriptionSnapshot::of(&upgraded);
-                snapshot.previous_tier = plan.tier().map(str::to_owned);
-                let mut tx = Tx::new();
-                tx.put_revision(&upgraded, Some(plan.revision))?;
-                if let Some(payload) = EventPayload::for_change(change, snapshot) {
-                    tx.event(HubEvent::new(payload).for_account(account_id, partner_id));
-                }
-                Ok(Planned::new(tx, Outcome::Upgraded))
+                self.plan_change(partner_id, request, plan, terms, &now)
             }
             (_, Some(account)) if account.status != AccountStatus::Cancelled => {
                 Err(SubscriptionError::invalid(
@@ -272,6 +253,72 @@ impl Subscriptions {
             // New customer (or one whose earlier account was cancelled and deleted).
             (_, None) => self.plan_new_customer(partner_id, request, account_id, terms, now),
         }
+    }
+
+    /// Create Subscription for a known customer: withdraws a pending cancellation, and
+    /// upgrades (another tier) or updates (the same tier, other details) the plan. An
+    /// upgrade that adds channels to a live plan sends Ready for Installation again, with
+    /// every key (a plan waiting for QA gets it on approval).
+    fn plan_change(
+        &self,
+        partner_id: PartnerId,
+        request: &CreateSubscription,
+        plan: Subscription,
+        terms: Terms,
+        now: &str,
+    ) -> Result<Planned<Outcome>, SubscriptionError> {
+        let account_id = plan.account_id;
+        let mut tx = Tx::new();
+        let mut current = plan.clone();
+        let mut changes = Vec::new();
+        if let Some((reinstated, change)) = current.apply(Command::Reinstate, now)? {
+            tx.delete(keys::cleanup_job(account_id));
+            current = reinstated;
+            changes.push(change);
+        }
+        let installation = current.installation.clone().map(|installed| Installation {
+            website: request.website.clone(),
+            template: request.template.clone(),
+            company_name: request.company_name.clone(),
+            ..installed
+        });
+        let command = Command::ChangeTerms {
+            terms,
+            installation,
+        };
+        if let Some((changed, change)) = current.apply(command, now)? {
+            current = changed;
+            changes.push(change);
+        }
+        if changes.is_empty() {
+            return Ok(Planned::nothing(Outcome::Unchanged));
+        }
+        tx.put_revision(&current, Some(plan.revision))?;
+        let event = |payload| HubEvent::new(payload).for_account(account_id, partner_id);
+        for change in &changes {
+            let mut snapshot = SubscriptionSnapshot::of(&current);
+            if *change == Change::Upgraded {
+                snapshot.previous_tier = plan.tier().map(str::to_owned);
+            }
+            if let Some(payload) = EventPayload::for_change(*change, snapshot) {
+                tx.event(event(payload));
+            }
+        }
+        let added_channels = current.products().iter().any(|p| !plan.has(p));
+        if changes.contains(&Change::Upgraded)
+            && added_channels
+            && current.status == SubscriptionStatus::Active
+        {
+            tx.event(ready_event(&current));
+        }
+        let outcome = if changes.contains(&Change::Upgraded) {
+            Outcome::Upgraded
+        } else if changes.contains(&Change::Updated) {
+            Outcome::Updated
+        } else {
+            Outcome::Reinstated
+        };
+        Ok(Planned::new(tx, outcome))
     }
 
     fn plan_new_customer(
@@ -380,8 +427,9 @@ impl Subscriptions {
         Ok(Planned::new(tx, true))
     }
 
-    /// Cancellation: the account stops at once; its data is deleted once the effective
-    /// date passed (at once when it already has).
+    /// Cancellation: recorded at once; the customer keeps working until the effective
+    /// date, when the account is cancelled, its keys stop and its data is deleted (at
+    /// once when the date has passed; otherwise by the `account-cleanup` schedule).
     pub async fn cancel(
         &self,
         route: &PartnerRoute,
@@ -393,11 +441,11 @@ impl Subscriptions {
         let applied = self
             .uow
             .apply_inbound(inbound, Some(account_id), || {
-                self.plan_cancel(route.partner_id, &request, account_id, now)
+                self.plan_cancel(&request, account_id, now)
             })
             .await?;
         let done = outcome(applied);
-        if done == Outcome::Cancelled && request.effective_date <= now {
+        if done == Outcome::Cancelled {
             self.delete_account_data(account_id, now).await?;
         }
         Ok(done)
@@ -405,45 +453,99 @@ impl Subscriptions {
 
     async fn plan_cancel(
         &self,
-        partner_id: PartnerId,
         request: &CancelSubscription,
         account_id: AccountId,
         now: OffsetDateTime,
     ) -> Result<Planned<Outcome>, SubscriptionError> {
-        let (Some(plan), Some(mut account)) = self.plan_and_account(account_id).await? else {
+        let (Some(plan), Some(account)) = self.plan_and_account(account_id).await? else {
             return Err(SubscriptionError::UnknownCustomer(
                 request.customer.to_string(),
             ));
         };
         let at = clock::sortable(now);
         let effective = clock::sortable(request.effective_date);
-        let command = Command::Cancel {
+        if request.effective_date <= now {
+            return Ok(match cancel_now(&plan, account, &effective, &at)? {
+                Some(tx) => Planned::new(tx, Outcome::Cancelled),
+                None => Planned::nothing(Outcome::Unchanged),
+            });
+        }
+        let command = Command::ScheduleCancel {
             effective_at: effective.clone(),
         };
-        let Some((cancelled, change)) = plan.apply(command, &at)? else {
+        let Some((pending, change)) = plan.apply(command, &at)? else {
             return Ok(Planned::nothing(Outcome::Unchanged));
         };
-        account.status = AccountStatus::Cancelled;
-        account.updated_at = at;
         let mut tx = Tx::new();
-        tx.put_revision(&cancelled, Some(plan.revision))?
-            .put(&account)?
+        tx.put_revision(&pending, Some(plan.revision))?
             .put(&CleanupJob {
                 account_id,
                 due_at: effective,
             })?;
-        // Removing the keys stops the widget's reports at once.
-        if let Some(installation) = &plan.installation {
-            tx.delete(keys::widget_key(&installation.widget_key))
-                .delete(keys::widget_key(&installation.search_key));
-        }
-        if let Some(payload) =
-            EventPayload::for_change(change, SubscriptionSnapshot::of(&cancelled))
+        if let Some(payload) = EventPayload::for_change(change, SubscriptionSnapshot::of(&pending))
         {
-            tx.event(HubEvent::new(payload).for_account(account_id, partner_id));
+            tx.event(HubEvent::new(payload).for_account(account_id, plan.partner_id));
         }
-        Ok(Planned::new(tx, Outcome::Cancelled))
+        Ok(Planned::new(tx, Outcome::CancellationScheduled))
     }
+
+    /// A cancellation whose effective date has come: the plan and the account become
+    /// cancelled and the keys stop working (the data is deleted right after).
+    pub(super) async fn take_effect(
+        &self,
+        account_id: AccountId,
+        now: OffsetDateTime,
+    ) -> Result<(), SubscriptionError> {
+        let at = clock::sortable(now);
+        self.uow
+            .apply(|| async {
+                let (Some(plan), Some(account)) = self.plan_and_account(account_id).await? else {
+                    return Ok(Planned::nothing(()));
+                };
+                let effective = plan
+                    .cancellation_effective_at
+                    .clone()
+                    .unwrap_or_else(|| at.clone());
+                Ok(match cancel_now(&plan, account, &effective, &at)? {
+                    Some(tx) => Planned::new(tx, ()),
+                    None => Planned::nothing(()),
+                })
+            })
+            .await
+    }
+}
+
+/// The writes that cancel a plan now: the plan and its account cancelled, the widget and
+/// search keys removed (reports stop at once), the cleanup due now, and the event.
+fn cancel_now(
+    plan: &Subscription,
+    mut account: Account,
+    effective: &str,
+    at: &str,
+) -> Result<Option<Tx>, SubscriptionError> {
+    let command = Command::Cancel {
+        effective_at: effective.to_owned(),
+    };
+    let Some((cancelled, change)) = plan.apply(command, at)? else {
+        return Ok(None);
+    };
+    account.status = AccountStatus::Cancelled;
+    account.updated_at = at.to_owned();
+    let mut tx = Tx::new();
+    tx.put_revision(&cancelled, Some(plan.revision))?
+        .put(&account)?
+        .put(&CleanupJob {
+            account_id: plan.account_id,
+            due_at: at.to_owned(),
+        })?;
+    if let Some(installation) = &plan.installation {
+        tx.delete(keys::widget_key(&installation.widget_key))
+            .delete(keys::widget_key(&installation.search_key));
+    }
+    if let Some(payload) = EventPayload::for_change(change, SubscriptionSnapshot::of(&cancelled)) {
+        tx.event(HubEvent::new(payload).for_account(plan.account_id, plan.partner_id));
+    }
+    Ok(Some(tx))
 }
 
 fn ready_event(plan: &Subscription) -> HubEvent {

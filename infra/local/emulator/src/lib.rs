@@ -34,15 +34,24 @@ pub enum EmulatorError {
     Resource { resource: String, message: String },
 }
 
-/// The repository root (where `infra/` and `.hub/` live).
+/// The repository root (where `infra/` and `.hub/` live): `HUB_ROOT` if set, otherwise
+/// the nearest directory at or above the current one that holds `infra/template.yaml`.
+/// Never a path compiled into the binary: a `hub-local` built in one checkout and run
+/// from another serves (and writes `.hub/` into) the other.
 pub fn project_root() -> PathBuf {
     if let Some(root) = std::env::var_os("HUB_ROOT") {
         return PathBuf::from(root);
     }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../..")
-        .canonicalize()
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.."))
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    find_project_root(&cwd).unwrap_or(cwd)
+}
+
+/// The nearest directory at or above `start` that holds `infra/template.yaml`.
+pub fn find_project_root(start: &std::path::Path) -> Option<PathBuf> {
+    start
+        .ancestors()
+        .find(|dir| dir.join("infra/template.yaml").is_file())
+        .map(std::path::Path::to_path_buf)
 }
 
 /// A running emulator; the process it started (if any) stops with it.
@@ -172,4 +181,23 @@ pub async fn test_resources(label: &str) -> Result<(SdkConfig, LocalResources), 
     let resources =
         LocalResources::create(&sdk, &template, &format!("{label}-{suffix:08x}")).await?;
     Ok((sdk, resources))
+}
+
+#[cfg(test)]
+mod root_tests {
+    use super::*;
+
+    #[test]
+    fn the_root_is_found_from_where_the_command_runs_not_where_it_was_built() {
+        let base = std::env::temp_dir().join(format!("hub-root-{}", std::process::id()));
+        let other = base.join("other-checkout");
+        std::fs::create_dir_all(other.join("infra")).unwrap();
+        std::fs::create_dir_all(other.join("functions/partner-api/src")).unwrap();
+        std::fs::write(other.join("infra/template.yaml"), "Resources: {}\n").unwrap();
+        let deep = other.join("functions/partner-api/src");
+        assert_eq!(find_project_root(&deep).as_deref(), Some(other.as_path()));
+        assert_eq!(find_project_root(&other).as_deref(), Some(other.as_path()));
+        assert_eq!(find_project_root(&base), None);
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }
