@@ -32,12 +32,18 @@ pub struct Config {
     /// Where the hub's public routes are served (`PUBLIC_BASE_URL`): installation snippets
     /// load the widget script from here.
     pub public_base_url: String,
+    /// The stand-in's recorder of outbound calls (`OUTBOUND_RECORDER_URL`); never set on
+    /// AWS, where calls go to their URLs.
+    pub outbound_recorder_url: Option<String>,
+    /// Timeout of each outbound call (`OUTBOUND_TIMEOUT_SECONDS`, default 10).
+    pub outbound_timeout: Duration,
 }
 
 impl Config {
     pub const DEFAULT_MAX_PAYLOAD_LIFETIME: Duration = Duration::from_secs(3600);
     pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
     pub const DEFAULT_SUSPENSION_GRACE_DAYS: u64 = 7;
+    pub const DEFAULT_OUTBOUND_TIMEOUT: Duration = Duration::from_secs(10);
 
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -106,6 +112,10 @@ impl Config {
                 .map(|v| v.trim().trim_end_matches('/').to_owned())
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| "http://127.0.0.1:3000".to_owned()),
+            outbound_recorder_url: get("OUTBOUND_RECORDER_URL")
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
+            outbound_timeout: seconds("OUTBOUND_TIMEOUT_SECONDS", Self::DEFAULT_OUTBOUND_TIMEOUT)?,
         })
     }
 }

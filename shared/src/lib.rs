@@ -14,6 +14,8 @@ pub mod events;
 pub mod http;
 pub mod hub;
 pub mod marketplace;
+#[cfg(feature = "outbound")]
+pub mod outbound;
 pub mod partners;
 pub mod runtime;
 pub mod secrets;

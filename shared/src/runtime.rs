@@ -54,7 +54,8 @@ pub type Invocation = Pin<Box<dyn Future<Output = Result<Value, String>> + Send>
 /// An event entry point bound to its hub.
 pub type Invoke = Arc<dyn Fn(Value) -> Invocation + Send + Sync>;
 
-type EventEntry = Arc<dyn Fn(Arc<Hub>, Value) -> Invocation + Send + Sync>;
+/// Binds an event function to its hub (building its own clients once), or says why not.
+type EventEntry = Arc<dyn Fn(Arc<Hub>) -> Result<Invoke, String> + Send + Sync>;
 
 #[derive(Clone)]
 enum Kind {
@@ -92,8 +93,12 @@ impl Function {
         E: DeserializeOwned + Send + 'static,
         O: Serialize + fmt::Debug + Send + 'static,
     {
-        let entry: EventEntry = Arc::new(move |hub, raw| {
-            Box::pin(async move { run_handler(&hub, name, handler, raw).await })
+        let entry: EventEntry = Arc::new(move |hub: Arc<Hub>| {
+            let invoke: Invoke = Arc::new(move |raw| {
+                let hub = hub.clone();
+                Box::pin(async move { run_handler(&hub, name, raw, |e| handler(&hub, e)).await })
+            });
+            Ok(invoke)
         });
         Self {
             name,
@@ -101,30 +106,58 @@ impl Function {
         }
     }
 
-    pub fn bind(&self, hub: Arc<Hub>) -> Entry {
+    /// An event or schedule function with state of its own (e.g. the outbound client),
+    /// built once when the function starts.
+    pub fn event_with<S, E, O>(
+        name: &'static str,
+        init: fn(&Hub) -> Result<S, String>,
+        handler: for<'a> fn(&'a Hub, &'a S, E) -> HandlerFuture<'a, O>,
+    ) -> Self
+    where
+        S: Send + Sync + 'static,
+        E: DeserializeOwned + Send + 'static,
+        O: Serialize + fmt::Debug + Send + 'static,
+    {
+        let entry: EventEntry = Arc::new(move |hub: Arc<Hub>| {
+            let state = Arc::new(init(&hub)?);
+            let invoke: Invoke = Arc::new(move |raw| {
+                let (hub, state) = (hub.clone(), state.clone());
+                Box::pin(
+                    async move { run_handler(&hub, name, raw, |e| handler(&hub, &state, e)).await },
+                )
+            });
+            Ok(invoke)
+        });
+        Self {
+            name,
+            kind: Kind::Event(entry),
+        }
+    }
+
+    pub fn bind(&self, hub: Arc<Hub>) -> Result<Entry, String> {
         match &self.kind {
-            Kind::Http(router) => Entry::Http(router(hub)),
-            Kind::Event(entry) => {
-                let entry = entry.clone();
-                Entry::Event(Arc::new(move |raw| entry(hub.clone(), raw)))
-            }
+            Kind::Http(router) => Ok(Entry::Http(router(hub))),
+            Kind::Event(entry) => entry(hub)
+                .map(Entry::Event)
+                .map_err(|e| format!("{}: {e}", self.name)),
         }
     }
 }
 
 /// Runs one event through a handler: deserialize, handle, park or retry.
-async fn run_handler<E, O>(
-    hub: &Hub,
+async fn run_handler<'h, E, O, F>(
+    hub: &'h Hub,
     name: &'static str,
-    handler: for<'a> fn(&'a Hub, E) -> HandlerFuture<'a, O>,
     raw: Value,
+    handler: F,
 ) -> Result<Value, String>
 where
     E: DeserializeOwned,
     O: Serialize + fmt::Debug,
+    F: FnOnce(E) -> HandlerFuture<'h, O>,
 {
     let result = match serde_json::from_value::<E>(raw.clone()) {
-        Ok(event) => handler(hub, event).await,
+        Ok(event) => handler(event).await,
         Err(e) => Err(Failure::Park(format!(
             "the event does not have the expected shape: {e}"
         ))),
@@ -155,7 +188,7 @@ pub type Error = lambda_runtime::Error;
 pub async fn serve_events(function: Function) -> Result<(), Error> {
     crate::telemetry::init();
     let hub = Arc::new(Hub::from_env().await?);
-    let Entry::Event(invoke) = function.bind(hub) else {
+    let Entry::Event(invoke) = function.bind(hub)? else {
         return Err(format!("{} is an HTTP function: use serve_http", function.name).into());
     };
     lambda_runtime::run(lambda_runtime::service_fn(

@@ -118,6 +118,7 @@ async fn every_route_answers_on_aws_as_it_does_in_the_stand_in() {
             let Entry::Http(router) = functions::find(&def.binary)
                 .expect("linked")
                 .bind(Arc::clone(&hub.stand_in.hub))
+                .unwrap()
             else {
                 panic!("{} has routes but is not an HTTP function", def.binary)
             };

@@ -17,6 +17,7 @@ pub fn all() -> Vec<Function> {
         analytics_api::function(),
         marketplace_webhooks::function(),
         marketplace_suspensions::function(),
+        outbound_deliveries::function(),
     ]
 }
 

@@ -16,6 +16,7 @@
 pub mod demo;
 pub mod functions;
 pub mod partner_buses;
+pub mod recorder;
 pub mod routes;
 pub mod rules;
 pub mod schedules;
@@ -53,8 +54,11 @@ pub struct Options {
     pub prefix: String,
     /// Where to write the demo partner's file, if anywhere.
     pub demo_file: Option<PathBuf>,
-    /// Run `rate(...)` schedules on timers (they can always be fired on demand).
+    /// Run schedules on timers (they can always be fired on demand).
     pub run_timers: bool,
+    /// Send the functions' outbound calls to the local recorder (`HUB_OUTBOUND=real`
+    /// sends them to their URLs).
+    pub record_outbound: bool,
     pub template_path: PathBuf,
 }
 
@@ -87,6 +91,7 @@ impl Options {
             run_timers: std::env::var("HUB_TIMERS")
                 .map(|v| v != "off")
                 .unwrap_or(true),
+            record_outbound: std::env::var("HUB_OUTBOUND").map_or(true, |v| v != "real"),
             template_path: root.join("infra/template.yaml"),
         })
     }
@@ -98,6 +103,7 @@ impl Options {
             prefix: prefix.to_owned(),
             demo_file: None,
             run_timers: false,
+            record_outbound: true,
             template_path: hub_emulator::project_root().join("infra/template.yaml"),
         }
     }
@@ -138,6 +144,8 @@ pub struct StandIn {
     pub served: Vec<String>,
     /// Partners' buses played locally (see `partner_buses`).
     pub partner_buses: partner_buses::PartnerBuses,
+    /// Third parties' HTTP endpoints played locally (see `recorder`).
+    pub recorder: recorder::Recorder,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     _emulator: EmulatorHandle,
@@ -210,11 +218,15 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     for def in &definitions {
-        let env: HashMap<String, String> = def
+        let mut env: HashMap<String, String> = def
             .environment
             .iter()
             .filter_map(|(k, v)| Some((k.clone(), template::resolve(v, &lookup)?)))
             .collect();
+        if options.record_outbound {
+            // The one address the outbound client may call despite its rules.
+            env.insert("OUTBOUND_RECORDER_URL".to_owned(), base_url.clone());
+        }
         let config = Config::from_lookup(|name| env.get(name).cloned()).map_err(|e| {
             StandInError::Function {
                 function: def.logical_id.clone(),
@@ -231,7 +243,11 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
                     def.binary
                 ),
             })?
-            .bind(hub);
+            .bind(hub)
+            .map_err(|message| StandInError::Function {
+                function: def.logical_id.clone(),
+                message,
+            })?;
         let (router, invoke) = match function {
             functions::Entry::Http(router) => (Some(router), None),
             functions::Entry::Event(invoke) => (None, Some(invoke)),
@@ -350,10 +366,12 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         }
     }
     let partner_buses = partner_buses::PartnerBuses::new(&sdk, &options.prefix);
+    let recorder = recorder::Recorder::default();
     let app = shared::http::with_fallbacks(
         routes::build(bound_routes)?
             .merge(schedules::admin_router(local_schedules))
-            .merge(partner_buses.clone().admin_router()),
+            .merge(partner_buses.clone().admin_router())
+            .merge(recorder.clone().router()),
     );
     let mut stop = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {
@@ -384,6 +402,7 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         .map_err(|e| StandInError::Demo(e.to_string()))?;
     Ok(StandIn {
         partner_buses,
+        recorder,
         base_url,
         emulator_endpoint: endpoint,
         sdk,

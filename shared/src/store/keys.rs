@@ -20,6 +20,8 @@
 //! | a cancelled account's pending cleanup     | `PK=CLEANUP#<id>`, `SK=CLEANUP`, due `CLEANUP`               |
 //! | events not yet published (outbox)         | `PK=OUTBOX#<event id>`, `SK=OUTBOX`, due `OUTBOX`            |
 //! | dead letters                              | `PK=DEADLETTER`, `SK=<at>#<id>`                              |
+//! | an outbound delivery by message id        | `PK=DELIVERY#<id>`, `SK=DELIVERY`, due `DELIVERY` while pending |
+//! | failed deliveries (for operators)         | GSI1 `GSI1PK=DELIVERIES#FAILED`, `GSI1SK=<at>#<id>`          |
 //! | work that is due, by kind                 | sparse `DueIndex`: `DuePK=<kind>`, `DueAt<=now`              |
 //!
 //! Due work (outbox, cleanups, suspensions) is found through the sparse `DueIndex`,
@@ -42,6 +44,8 @@ pub enum Due {
     Cleanup,
     /// A marketplace subscription whose payment failed, suspended after the grace period.
     Suspension,
+    /// An outbound call to (re)try.
+    Delivery,
 }
 
 impl Due {
@@ -50,6 +54,7 @@ impl Due {
             Due::Outbox => "OUTBOX",
             Due::Cleanup => "CLEANUP",
             Due::Suspension => "SUSPENSION",
+            Due::Delivery => "DELIVERY",
         }
     }
 }
@@ -130,6 +135,12 @@ pub fn cleanup_job(account: AccountId) -> Keys {
 pub fn outbox(event: EventId) -> Keys {
     Keys::new(format!("OUTBOX#{event}"), "OUTBOX")
 }
+
+pub fn delivery(id: &str) -> Keys {
+    Keys::new(format!("DELIVERY#{id}"), "DELIVERY")
+}
+
+pub const FAILED_DELIVERIES_GSI1PK: &str = "DELIVERIES#FAILED";
 
 pub const DEAD_LETTER_PK: &str = "DEADLETTER";
 
@@ -226,6 +237,8 @@ pub const FAMILIES: &[KeyFamily] = &[
     ),
     family("outbox", "OUTBOX#", "OUTBOX", Cleanup::NotAccountData),
     family("dead letter", DEAD_LETTER_PK, "", Cleanup::NotAccountData),
+    // Delivered ones expire; failed ones stay for operators (not account data).
+    family("delivery", "DELIVERY#", "DELIVERY", Cleanup::NotAccountData),
 ];
 
 /// The family an item belongs to, by its keys.
@@ -256,6 +269,7 @@ mod tests {
             cleanup_job(account),
             outbox(EventId::random()),
             dead_letter("2026", "x"),
+            delivery("msg_1"),
         ];
         for k in keys {
             let matching: Vec<_> = FAMILIES

@@ -1,0 +1,197 @@
+//! Calls outside AWS through the one outbound client, against the stand-in's recorder
+//! playing a partner that fails and then recovers: every attempt carries the same message,
+//! retries are due items (no sleeps), and what fails for good is left for operators.
+
+use std::time::Duration;
+
+use hub_tests::TestHub;
+use serde_json::{Value, json};
+use shared::outbound::{
+    OutboundClient, OutboundConfig, OutboundError, OutboundRequest,
+    delivery::{Deliveries, Delivery, DeliveryStatus},
+};
+
+const HOOK: &str = "https://partner.example.com/releva/webhooks/usageRecords";
+
+fn deliveries(hub: &TestHub, timeout: Duration) -> Deliveries {
+    let hub = &hub.stand_in.hub;
+    let mut config = OutboundConfig::from_config(&hub.config).unwrap();
+    config.timeout = timeout;
+    Deliveries::new(hub.uow.clone(), OutboundClient::new(config).unwrap())
+}
+
+async fn script(hub: &TestHub, answers: Value) {
+    let response = hub
+        .http
+        .post(hub.url("/_local/outbound/script"))
+        .json(&answers)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+}
+
+async fn calls(hub: &TestHub, host: &str) -> Vec<Value> {
+    let body: Value = hub
+        .http
+        .get(hub.url("/_local/outbound"))
+        .query(&[("host", host)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["calls"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_then_recovering_partner_gets_the_message_once_it_recovers() {
+    let hub = TestHub::start("outbound").await;
+    let queue = deliveries(&hub, Duration::from_secs(10));
+    script(
+        &hub,
+        json!([
+            {"host": "partner.example.com", "status": 503},
+            {"host": "partner.example.com", "status": 429, "headers": {"retry-after": "900"}},
+        ]),
+    )
+    .await;
+    let mut request =
+        OutboundRequest::post_json(HOOK, &json!({"usageRecords": [{"day": "2026-11-22"}]}));
+    request
+        .headers
+        .push(("webhook-id".into(), "msg_fixed".into()));
+    let delivery = Delivery::new("webhook.usage_records", None, &request);
+    queue.enqueue(&delivery).await.unwrap();
+
+    // 1st attempt, by the template's schedule in the stand-in: 503, retried.
+    let fired = hub
+        .fire_schedule("OutboundDeliveriesFunction.Deliver")
+        .await;
+    assert_eq!(fired["result"]["retrying"], 1, "{fired}");
+    let stored = queue.get(&delivery.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.attempts, stored.last_status),
+        (DeliveryStatus::Pending, 1, Some(503))
+    );
+    // Not due again before its next attempt.
+    let now = time::OffsetDateTime::now_utc();
+    let report = outbound_deliveries::handle_at(&queue, now).await.unwrap();
+    assert_eq!(report.due, 0);
+
+    // 2nd attempt once due: 429 with Retry-After 900 s, which outweighs the 5 minutes.
+    let report = outbound_deliveries::handle_at(&queue, now + Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(report.retrying, 1);
+    let stored = queue.get(&delivery.id).await.unwrap().unwrap();
+    assert_eq!(stored.last_status, Some(429));
+    let next = shared::clock::parse_rfc3339(stored.next_attempt_at.as_deref().unwrap()).unwrap();
+    assert!(next >= now + Duration::from_secs(900), "{next}");
+
+    // 3rd attempt after it: the partner has recovered.
+    let report = outbound_deliveries::handle_at(&queue, now + Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(report.delivered, 1);
+    let stored = queue.get(&delivery.id).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.status, stored.attempts, stored.last_status),
+        (DeliveryStatus::Delivered, 3, Some(200))
+    );
+    let report = outbound_deliveries::handle_at(&queue, now + Duration::from_secs(86_400))
+        .await
+        .unwrap();
+    assert_eq!(report.due, 0, "delivered once, nothing more");
+
+    // The partner saw three identical requests: the same message, path and body.
+    let received = calls(&hub, "partner.example.com").await;
+    assert_eq!(received.len(), 3, "{received:?}");
+    for call in &received {
+        assert_eq!(call["method"], "POST");
+        assert_eq!(call["url"], HOOK);
+        assert_eq!(call["path"], "/releva/webhooks/usageRecords");
+        assert_eq!(call["headers"]["webhook-id"], "msg_fixed");
+        assert_eq!(call["headers"]["content-type"], "application/json");
+        assert!(
+            call["headers"]["user-agent"]
+                .as_str()
+                .unwrap()
+                .starts_with("PartnerHub/")
+        );
+        let body: Value = serde_json::from_str(call["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["usageRecords"][0]["day"], "2026-11-22");
+    }
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refusals_and_rejections_are_not_retried_and_timeouts_are() {
+    let hub = TestHub::start("outbound-fail").await;
+    let queue = deliveries(&hub, Duration::from_secs(1));
+
+    // A partner answering 410: failed for good, listed for operators.
+    script(
+        &hub,
+        json!({"host": "gone.example.com", "status": 410, "body": {"error": "gone"}}),
+    )
+    .await;
+    let gone = Delivery::new(
+        "webhook.test",
+        None,
+        &OutboundRequest::post_json("https://gone.example.com/hook", &json!({})),
+    );
+    queue.enqueue(&gone).await.unwrap();
+    // Plain http and private addresses are refused before anything is sent.
+    let plain = Delivery::new(
+        "webhook.test",
+        None,
+        &OutboundRequest::post_json("http://partner.example.com/hook", &json!({})),
+    );
+    let metadata = Delivery::new(
+        "webhook.test",
+        None,
+        &OutboundRequest::post_json("https://169.254.169.254/latest/meta-data/", &json!({})),
+    );
+    queue.enqueue(&plain).await.unwrap();
+    queue.enqueue(&metadata).await.unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let report = outbound_deliveries::handle_at(&queue, now).await.unwrap();
+    assert_eq!((report.due, report.failed), (3, 3), "{report:?}");
+    let failed = queue.failed().await.unwrap();
+    for id in [&gone.id, &plain.id, &metadata.id] {
+        let d = failed.iter().find(|d| &d.id == id).expect("listed");
+        assert_eq!(d.status, DeliveryStatus::Failed);
+        assert_eq!(d.attempts, 1);
+    }
+    let gone = failed.iter().find(|d| d.id == gone.id).unwrap();
+    assert_eq!(gone.last_status, Some(410));
+    assert!(calls(&hub, "169.254.169.254").await.is_empty());
+    assert_eq!(calls(&hub, "gone.example.com").await.len(), 1);
+
+    // A partner slower than the timeout: retryable, and it may have received the call.
+    script(&hub, json!({"host": "slow.example.com", "delay_ms": 1500})).await;
+    let client = OutboundClient::new(OutboundConfig {
+        timeout: Duration::from_millis(500),
+        ..OutboundConfig::from_config(&hub.stand_in.hub.config).unwrap()
+    })
+    .unwrap();
+    let result = client
+        .send(OutboundRequest::post_json(
+            "https://slow.example.com/hook",
+            &json!({}),
+        ))
+        .await;
+    assert!(
+        matches!(
+            result,
+            Err(OutboundError::Retryable {
+                maybe_delivered: true,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    hub.stop().await;
+}
