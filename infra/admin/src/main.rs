@@ -94,6 +94,8 @@ enum Command {
     },
     /// Lists the events parked as dead letters.
     DeadLetters,
+    /// Lists outbound deliveries (webhooks) that failed for good.
+    Deliveries,
     /// Signs a payload the way the contract's Node.js example does (RS512, `iat`, `exp`);
     /// prints the JWT. Needs no AWS settings.
     Sign {
@@ -262,6 +264,9 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
             serde_json::to_value(entries)?
         }
         Command::DeadLetters => serde_json::to_value(hub.dead_letters.list().await?)?,
+        Command::Deliveries => {
+            serde_json::to_value(shared::outbound::delivery::failed_deliveries(&hub.table).await?)?
+        }
         Command::Sign { .. } => unreachable!("handled before the hub is built"),
         Command::Replay { id } => {
             if !hub.dead_letters.replay(&id, &hub.outbox.publisher).await? {

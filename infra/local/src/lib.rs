@@ -13,6 +13,7 @@
 //!
 //! The template is the only list of routes, rules and schedules.
 
+pub mod cron;
 pub mod demo;
 pub mod functions;
 pub mod partner_buses;
@@ -356,13 +357,14 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
     }
     if options.run_timers {
         for schedule in &local_schedules {
-            if let Some(period) = schedules::rate_interval(&schedule.expression) {
-                tasks.push(tokio::spawn(schedules::run_timer(
-                    schedule.clone(),
-                    period,
-                    shutdown_rx.clone(),
-                )));
-            }
+            let timer = schedules::Timer::parse(&schedule.expression)
+                .map_err(|e| StandInError::Template(format!("{}: {e}", schedule.name)))?;
+            tasks.push(tokio::spawn(schedules::run_timer(
+                schedule.clone(),
+                timer,
+                shutdown_rx.clone(),
+                schedules::system_clock(),
+            )));
         }
     }
     let partner_buses = partner_buses::PartnerBuses::new(&sdk, &options.prefix);

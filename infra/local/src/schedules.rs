@@ -1,5 +1,6 @@
-//! Runs the template's schedules: `rate(...)` expressions on a timer, and any schedule
-//! on demand through `POST /_local/schedules/{name}`.
+//! Runs the template's schedules on their timers — `rate(...)` every period, `cron(...)`
+//! at the minutes it names (UTC) — and any schedule on demand through
+//! `POST /_local/schedules/{name}`.
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
@@ -22,7 +23,45 @@ pub struct LocalSchedule {
     pub invoke: Invoke,
 }
 
-/// Parses `rate(N minute|minutes|hour|hours|day|days)`; `cron(...)` runs only on demand.
+/// When a schedule fires.
+#[derive(Debug, Clone)]
+pub enum Timer {
+    Rate(Duration),
+    Cron(crate::cron::Cron),
+}
+
+impl Timer {
+    pub fn parse(expression: &str) -> Result<Self, String> {
+        if expression.trim().starts_with("cron(") {
+            return crate::cron::Cron::parse(expression).map(Timer::Cron);
+        }
+        rate_interval(expression)
+            .map(Timer::Rate)
+            .ok_or_else(|| format!("'{expression}' is neither rate(...) nor cron(...)"))
+    }
+
+    /// How long from `now` until it fires next.
+    fn wait(&self, now: time::OffsetDateTime) -> Option<Duration> {
+        match self {
+            Timer::Rate(period) => Some(*period),
+            Timer::Cron(cron) => {
+                let next = cron.next_after(now)?;
+                Some(Duration::from_secs_f64(
+                    (next - now).as_seconds_f64().max(0.0),
+                ))
+            }
+        }
+    }
+}
+
+/// The time as the timers see it (tests shift it).
+pub type Clock = Arc<dyn Fn() -> time::OffsetDateTime + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(shared::clock::now)
+}
+
+/// Parses `rate(N minute|minutes|hour|hours|day|days)`.
 pub fn rate_interval(expression: &str) -> Option<Duration> {
     let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
     let (count, unit) = inner.trim().split_once(' ')?;
@@ -54,15 +93,21 @@ fn uuid_like() -> String {
     shared::secrets::random_hex16()
 }
 
+/// Fires the schedule on its timer until shutdown; a failed run is logged, and the
+/// timer goes on.
 pub async fn run_timer(
     schedule: LocalSchedule,
-    period: Duration,
+    timer: Timer,
     mut shutdown: watch::Receiver<bool>,
+    clock: Clock,
 ) {
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
+        let Some(wait) = timer.wait(clock()) else {
+            tracing::info!(schedule = %schedule.name, "the schedule never fires again");
+            return;
+        };
         tokio::select! {
-            _ = ticker.tick() => {
+            _ = tokio::time::sleep(wait) => {
                 if let Err(error) = (schedule.invoke)(scheduled_event(&schedule.name)).await {
                     tracing::warn!(schedule = %schedule.name, %error, "scheduled run failed");
                 }
@@ -136,5 +181,41 @@ mod tests {
         );
         assert_eq!(rate_interval("cron(0 12 * * ? *)"), None);
         assert_eq!(rate_interval("rate(0 minutes)"), None);
+        assert!(Timer::parse("cron(0 12 * * ? *)").is_ok());
+        assert!(Timer::parse("every day").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_cron_schedule_fires_on_its_timer() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let fired = Arc::new(AtomicUsize::new(0));
+        let counter = fired.clone();
+        let schedule = LocalSchedule {
+            name: "Test.EveryMinute".into(),
+            expression: "cron(* * * * ? *)".into(),
+            invoke: Arc::new(move |event| {
+                let counter = counter.clone();
+                Box::pin(async move {
+                    assert_eq!(event["source"], "aws.scheduler");
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    Ok(serde_json::Value::Null)
+                })
+            }),
+        };
+        // A clock 300 ms before a minute boundary, so the real timer fires promptly.
+        let start = std::time::Instant::now();
+        let base = shared::clock::parse_rfc3339("2026-11-23T10:15:59.700Z").unwrap();
+        let clock: Clock = Arc::new(move || base + start.elapsed());
+        let timer = Timer::parse(&schedule.expression).unwrap();
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run_timer(schedule, timer, stopped, clock));
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        assert_eq!(
+            fired.load(Ordering::SeqCst),
+            1,
+            "fired at 10:16:00, not before"
+        );
+        stop.send(true).unwrap();
+        task.await.unwrap();
     }
 }

@@ -17,7 +17,7 @@ use crate::{
     domain::AccountId,
     secrets::random_hex16,
     store::{
-        Keys, Planned, Query, Record, StoreError, Tx, TxError, UnitOfWork,
+        Keys, Planned, Query, Record, StoreError, Table, Tx, TxError, UnitOfWork,
         keys::{self, Due},
     },
 };
@@ -180,6 +180,13 @@ pub struct DeliveryReport {
     pub failed: usize,
 }
 
+/// Deliveries that failed for good, oldest first (`hub-admin deliveries`).
+pub async fn failed_deliveries(table: &Table) -> Result<Vec<Delivery>, DeliveryError> {
+    Ok(table
+        .query_all(&Query::gsi1(keys::FAILED_DELIVERIES_GSI1PK))
+        .await?)
+}
+
 #[derive(Clone, Debug)]
 pub struct Deliveries {
     uow: UnitOfWork,
@@ -206,13 +213,9 @@ impl Deliveries {
         Ok(self.uow.table().get(&keys::delivery(id)).await?)
     }
 
-    /// Deliveries that failed for good, newest last.
+    /// Deliveries that failed for good, oldest first.
     pub async fn failed(&self) -> Result<Vec<Delivery>, DeliveryError> {
-        Ok(self
-            .uow
-            .table()
-            .query_all(&Query::gsi1(keys::FAILED_DELIVERIES_GSI1PK))
-            .await?)
+        failed_deliveries(self.uow.table()).await
     }
 
     /// Attempts every delivery due at `now`.
