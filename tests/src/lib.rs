@@ -125,6 +125,7 @@ impl TestHub {
         let text = response.text().await.expect("body");
         let json = serde_json::from_str(&text)
             .unwrap_or_else(|_| panic!("non-JSON response {status}: {text}"));
+        assert_documented("POST", DOMAINS_PATH, status, Some(&json));
         (status, json)
     }
 
@@ -167,6 +168,7 @@ impl TestHub {
         let text = response.text().await.expect("body");
         let json = serde_json::from_str(&text)
             .unwrap_or_else(|_| panic!("non-JSON response {status}: {text}"));
+        assert_documented("POST", MARKETPLACE_EVENTS_PATH, status, Some(&json));
         (status, json)
     }
 
@@ -225,6 +227,57 @@ impl TestHub {
     pub async fn stop(self) {
         self.stand_in.stop().await;
     }
+}
+
+/// `infra/openapi.yaml` as JSON.
+pub fn openapi() -> &'static Value {
+    static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infra/openapi.yaml");
+        let text = std::fs::read_to_string(&path).expect("infra/openapi.yaml");
+        yaml_serde::from_str(&text).expect("infra/openapi.yaml is YAML")
+    })
+}
+
+/// Checks a response against `infra/openapi.yaml`: the route and status are documented,
+/// and a JSON body matches the documented schema.
+pub fn assert_documented(method: &str, path: &str, status: u16, body: Option<&Value>) {
+    let document = openapi();
+    let operation = &document["paths"][path][method.to_ascii_lowercase()];
+    assert!(
+        operation.is_object(),
+        "{method} {path} is not in infra/openapi.yaml"
+    );
+    let response = &operation["responses"][status.to_string()];
+    assert!(
+        response.is_object(),
+        "{method} {path} answered {status}, which infra/openapi.yaml does not document"
+    );
+    let response = match response["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.rsplit('/').next().unwrap_or_default();
+            &document["components"]["responses"][name]
+        }
+        None => response,
+    };
+    let Some(schema) = response["content"]["application/json"].get("schema") else {
+        return;
+    };
+    let body = body.unwrap_or_else(|| panic!("{method} {path} {status}: no JSON body"));
+    // The components travel with the schema so that `#/components/...` resolves.
+    let wrapped = serde_json::json!({
+        "components": document["components"],
+        "allOf": [schema],
+    });
+    let validator = jsonschema::validator_for(&wrapped).expect("a valid response schema");
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {path} {status} does not match infra/openapi.yaml: {errors:?}\n{body}"
+    );
 }
 
 /// Validates a hub event's detail against `events/hub/<type>.schema.json`.

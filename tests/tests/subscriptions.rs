@@ -91,18 +91,28 @@ async fn analytics(
         .await
         .unwrap();
     let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    let body: Value = response.json().await.unwrap();
+    hub_tests::assert_documented(
+        "GET",
+        "/api/v0/partners/customers/{customer_id}/analytics",
+        status,
+        Some(&body),
+    );
+    (status, body)
 }
 
 async fn report(hub: &TestHub, body: Value) -> u16 {
-    hub.http
+    let response = hub
+        .http
         .post(hub.url("/api/v0/widget/events"))
         .json(&body)
         .send()
         .await
-        .unwrap()
-        .status()
-        .as_u16()
+        .unwrap();
+    let status = response.status().as_u16();
+    let answer: Value = response.json().await.unwrap();
+    hub_tests::assert_documented("POST", "/api/v0/widget/events", status, Some(&answer));
+    status
 }
 
 #[tokio::test(flavor = "multi_thread")]
