@@ -15,8 +15,10 @@ pub enum ConfigError {
 pub struct Config {
     /// The hub's single DynamoDB table.
     pub table_name: String,
-    /// The hub's own EventBridge bus.
+    /// The hub's own EventBridge bus (internal: no other account may put events on it).
     pub event_bus_name: String,
+    /// The bus partners put their events on (`INGRESS_BUS_NAME`).
+    pub ingress_bus_name: Option<String>,
     /// The KMS key that seals secrets the hub must show again.
     pub kms_key_id: String,
     /// The longest lifetime (`exp` - `iat`) a signed payload may have.
@@ -71,6 +73,9 @@ impl Config {
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             event_bus_name: required("EVENT_BUS_NAME")?,
+            ingress_bus_name: get("INGRESS_BUS_NAME")
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
             kms_key_id: required("KMS_KEY_ID")?,
             max_payload_lifetime: seconds(
                 "MAX_PAYLOAD_LIFETIME_SECONDS",

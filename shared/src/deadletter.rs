@@ -61,12 +61,13 @@ impl DeadLetters {
             .await
     }
 
-    /// Puts a parked EventBridge event back on the hub's bus, as it was received (its
-    /// cause fixed), and removes the letter. Returns false when there is no such letter.
+    /// Puts a parked EventBridge event back on the bus it came from (`bus_for` picks it
+    /// by the event's source), as it was received (its cause fixed), and removes the
+    /// letter. Returns false when there is no such letter.
     pub async fn replay(
         &self,
         id: &str,
-        publisher: &crate::events::EventPublisher,
+        bus_for: impl Fn(&str) -> Option<crate::events::EventPublisher>,
     ) -> Result<bool, crate::events::EventError> {
         let letters = self.list().await?;
         let Some(letter) = letters.iter().find(|l| l.id == id) else {
@@ -85,8 +86,12 @@ impl DeadLetters {
             .cloned()
             .unwrap_or(serde_json::json!({}))
             .to_string();
+        let source = field("source");
+        let publisher = bus_for(&source).ok_or_else(|| {
+            crate::events::EventError::EventBridge(format!("no bus takes events from {source}"))
+        })?;
         publisher
-            .put_one(&field("source"), &field("detail-type"), &detail)
+            .put_one(&source, &field("detail-type"), &detail)
             .await?;
         self.remove(letter).await?;
         Ok(true)

@@ -63,6 +63,43 @@ impl Hub {
         }
     }
 
+    /// Binds a partner's EventBridge side: the `source` its events carry, its bus for the
+    /// hub's answers and the accounts it sends from; then admits those accounts, with that
+    /// source only, on the ingress bus (its policy statement for the partner).
+    pub async fn set_partner_events(
+        &self,
+        partner: crate::domain::PartnerId,
+        source: &str,
+        bus_arn: &str,
+        accounts: &[crate::domain::AwsAccountId],
+    ) -> Result<crate::partners::PartnerRoute, String> {
+        let ingress = self
+            .config
+            .ingress_bus_name
+            .as_deref()
+            .ok_or("INGRESS_BUS_NAME is not set: which bus do partners put events on?")?;
+        let route = self
+            .partners
+            .set_event_route(partner, source, bus_arn, accounts)
+            .await
+            .map_err(|e| e.to_string())?;
+        crate::ingress::IngressBus::new(self.outbox.publisher.client(), ingress)
+            .allow(partner, &route.source, &route.accounts)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(route)
+    }
+
+    /// The bus events with this source arrive on: the hub's own for `partner-hub`, the
+    /// ingress bus for partners'.
+    pub fn bus_for_source(&self, source: &str) -> Option<EventPublisher> {
+        if source == crate::events::HUB_EVENT_SOURCE {
+            return Some(self.outbox.publisher.clone());
+        }
+        let ingress = self.config.ingress_bus_name.as_deref()?;
+        Some(EventPublisher::new(self.outbox.publisher.client(), ingress))
+    }
+
     /// Reads the config from the environment and loads the AWS config: a function's init.
     pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
         let config = Config::from_env()?;

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod events;
 pub mod http;
 pub mod hub;
+pub mod ingress;
 pub mod marketplace;
 #[cfg(feature = "outbound")]
 pub mod outbound;

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     clock,
-    domain::PartnerId,
+    domain::{AwsAccountId, PartnerId},
     secrets::{random_token, token_hash, token_matches},
     store::{Keys, Planned, Query, Record, StoreError, Table, Tx, TxError, UnitOfWork, keys},
 };
@@ -44,6 +44,18 @@ pub struct PartnerRoute {
     pub partner_id: PartnerId,
     pub partner_name: String,
     pub bus_arn: String,
+    /// The AWS accounts the partner sends from: an event with this source from any
+    /// other account is refused (EventBridge stamps the sender's account; it cannot be
+    /// forged, unlike the source).
+    #[serde(default)]
+    pub accounts: Vec<AwsAccountId>,
+}
+
+impl PartnerRoute {
+    /// Whether an envelope from `account` may act for this source.
+    pub fn admits(&self, account: Option<&str>) -> bool {
+        account.is_some_and(|a| self.accounts.iter().any(|bound| bound.as_str() == a))
+    }
 }
 
 impl Record for PartnerRoute {
@@ -91,6 +103,8 @@ pub struct Partner {
 pub struct EventRoute {
     pub source: String,
     pub bus_arn: String,
+    #[serde(default)]
+    pub accounts: Vec<AwsAccountId>,
 }
 
 impl Record for Partner {
@@ -193,6 +207,7 @@ impl Partners {
         id: PartnerId,
         source: &str,
         bus_arn: &str,
+        accounts: &[AwsAccountId],
     ) -> Result<PartnerRoute, PartnerError> {
         let source = source.trim();
         let bus_arn = bus_arn.trim();
@@ -210,8 +225,13 @@ impl Partners {
                 "'{bus_arn}' is not an EventBridge bus ARN"
             )));
         }
+        if accounts.is_empty() {
+            return Err(PartnerError::InvalidRoute(
+                "name at least one AWS account the partner sends events from".into(),
+            ));
+        }
         self.uow
-            .apply(|| self.plan_event_route(id, source, bus_arn))
+            .apply(|| self.plan_event_route(id, source, bus_arn, accounts))
             .await
     }
 
@@ -220,6 +240,7 @@ impl Partners {
         id: PartnerId,
         source: &str,
         bus_arn: &str,
+        accounts: &[AwsAccountId],
     ) -> Result<Planned<PartnerRoute>, PartnerError> {
         let mut partner = self
             .get(id)
@@ -230,6 +251,7 @@ impl Partners {
             partner_id: id,
             partner_name: partner.name.clone(),
             bus_arn: bus_arn.to_owned(),
+            accounts: accounts.to_vec(),
         };
         let mut tx = Tx::new();
         // A claim that another partner wins meanwhile is seen by the re-plan.
@@ -248,6 +270,7 @@ impl Partners {
         partner.event_route = Some(EventRoute {
             source: source.to_owned(),
             bus_arn: bus_arn.to_owned(),
+            accounts: accounts.to_vec(),
         });
         tx.put(&partner)?;
         Ok(Planned::new(tx, route))

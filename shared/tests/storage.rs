@@ -14,6 +14,10 @@ use shared::{
 };
 
 const PUB_A: &str = include_str!("../../tests/fixtures/keys/partner-a.key.pub");
+fn acct() -> shared::domain::AwsAccountId {
+    shared::domain::AwsAccountId::parse("111122223333").unwrap()
+}
+
 const PUB_B: &str = include_str!("../../tests/fixtures/keys/partner-b.key.pub");
 
 async fn hub(label: &str) -> Hub {
@@ -413,24 +417,24 @@ async fn auto_approval_goes_live_at_once_and_sources_belong_to_one_partner() {
     let bus = "arn:aws:events:us-east-1:111122223333:event-bus/a";
     let route = hub
         .partners
-        .set_event_route(a.partner_id, "partner.a", bus)
+        .set_event_route(a.partner_id, "partner.a", bus, &[acct()])
         .await
         .unwrap();
     assert!(matches!(
         hub.partners
-            .set_event_route(b.partner_id, "partner.a", bus)
+            .set_event_route(b.partner_id, "partner.a", bus, &[acct()])
             .await,
         Err(PartnerError::SourceTaken(_))
     ));
     assert!(matches!(
         hub.partners
-            .set_event_route(b.partner_id, "partner-hub", bus)
+            .set_event_route(b.partner_id, "partner-hub", bus, &[acct()])
             .await,
         Err(PartnerError::InvalidRoute(_))
     ));
     assert!(matches!(
         hub.partners
-            .set_event_route(b.partner_id, "partner.b", "not-an-arn")
+            .set_event_route(b.partner_id, "partner.b", "not-an-arn", &[acct()])
             .await,
         Err(PartnerError::InvalidRoute(_))
     ));
@@ -522,6 +526,7 @@ async fn account_cleanup_removes_every_key_family_as_the_key_table_says() {
             reg.partner_id,
             "partner.cleanup",
             "arn:aws:events:us-east-1:111122223333:event-bus/a",
+            &[acct()],
         )
         .await
         .unwrap();

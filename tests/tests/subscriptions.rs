@@ -13,7 +13,7 @@ use hub_tests::{
 use serde_json::{Value, json};
 use shared::{
     domain::{
-        AccountId, AccountStatus, ExternalId,
+        AccountId, AccountStatus, AwsAccountId, ExternalId,
         subscription::{Installation, Subscription, Terms},
     },
     runtime::Failure,
@@ -27,11 +27,11 @@ fn installed(plan: &Subscription) -> Installation {
 
 const CUSTOMER: &str = "partner_customer_id";
 
-/// Puts a partner's event on the hub's bus, as the partner's own rule would.
+/// Puts a partner's event on the hub's ingress bus, as the partner's own rule would.
 async fn put_on_hub_bus(hub: &TestHub, source: &str, detail_type: &str, detail: &Value) {
     let events = aws_sdk_eventbridge::Client::new(&hub.stand_in.sdk);
     let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-        .event_bus_name(&hub.stand_in.hub.config.event_bus_name)
+        .event_bus_name(hub.stand_in.hub.config.ingress_bus_name.as_deref().unwrap())
         .source(source)
         .detail_type(detail_type)
         .detail(detail.to_string())
@@ -62,10 +62,20 @@ async fn event_partner(
     let partner = hub.register(name, public, private).await;
     let arn = hub.stand_in.partner_buses.create(name).await.unwrap();
     let source = format!("partner.{name}");
+    // The stand-in's partners send from the emulator's account, which owns their buses;
+    // the samples' envelopes carry the contract's example account.
+    let sample_account = sample("subscriptions/create-subscription.json")["account"]
+        .as_str()
+        .map(|a| AwsAccountId::parse(a).unwrap())
+        .unwrap();
     hub.stand_in
         .hub
-        .partners
-        .set_event_route(partner.id, &source, &arn)
+        .set_partner_events(
+            partner.id,
+            &source,
+            &arn,
+            &[AwsAccountId::of_arn(&arn).unwrap(), sample_account],
+        )
         .await
         .unwrap();
     (partner, source)
@@ -586,7 +596,7 @@ async fn bad_events_are_parked_for_operators_and_replayable() {
         .unwrap();
     assert!(
         dead_letters
-            .replay(&parked.id, &hub.stand_in.hub.outbox.publisher)
+            .replay(&parked.id, |source| hub.stand_in.hub.bus_for_source(source))
             .await
             .unwrap()
     );

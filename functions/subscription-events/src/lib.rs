@@ -1,8 +1,10 @@
 //! Partners' subscription events (`subscription-events-eventbridge.md`): Create
-//! Subscription and Cancellation, put by partners on the hub's bus. The partner is
-//! identified by the envelope's `source`. An event that can never be processed
-//! (unregistered source, bad detail, unknown customer, an envelope id reused with
-//! another content) is parked by the runner; storage failures are retried.
+//! Subscription and Cancellation, put by partners on the hub's ingress bus. The partner
+//! is identified by the envelope's `source`, and the envelope's `account` (stamped by
+//! EventBridge, unforgeable) must be one the partner bound to that source. An event that
+//! can never be processed (unregistered source, a source sent from another account, bad
+//! detail, unknown customer, an envelope id reused with another content) is parked by
+//! the runner and changes nothing; storage failures are retried.
 
 pub mod wire;
 
@@ -40,6 +42,13 @@ pub async fn handle(hub: &Hub, event: EventBridgeEvent<Value>) -> Result<Outcome
                 event.source
             ))
         })?;
+    if !route.admits(event.account.as_deref()) {
+        return Err(Failure::Park(format!(
+            "source '{}' is not bound to account {} (see hub-admin set-events --account)",
+            event.source,
+            event.account.as_deref().unwrap_or("(none)")
+        )));
+    }
     let park = |e: wire::Invalid| Failure::Park(e.to_string());
     let inbound = wire::inbound(route.partner_id, &event).map_err(park)?;
     let subscriptions = &hub.subscriptions;

@@ -68,6 +68,11 @@ enum Command {
         source: String,
         #[arg(long)]
         bus_arn: String,
+        /// An AWS account the partner sends events from (repeat for several); by default
+        /// the account that owns `--bus-arn`. Events with its source from any other
+        /// account are refused, and the ingress bus admits only these.
+        #[arg(long)]
+        account: Vec<String>,
     },
     /// Marks a customer's account as having passed QA: it goes live and Ready for
     /// Installation is sent to the partner.
@@ -78,8 +83,8 @@ enum Command {
         #[arg(long)]
         customer: String,
     },
-    /// Puts an event envelope (e.g. a sample from events/subscriptions/) on the hub's bus,
-    /// as a partner's rule would: its `source`, `detail-type` and `detail` are sent.
+    /// Puts an event envelope (e.g. a sample from events/subscriptions/) on the ingress
+    /// bus, as a partner's rule would: its `source`, `detail-type` and `detail` are sent.
     PutEvent {
         #[arg(long)]
         file: PathBuf,
@@ -229,12 +234,25 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
             partner,
             source,
             bus_arn,
+            account,
         } => {
+            // By default the partner sends from the account that owns its bus.
+            let accounts = if account.is_empty() {
+                vec![
+                    shared::domain::AwsAccountId::of_arn(&bus_arn)
+                        .ok_or("name the partner's AWS account with --account")?,
+                ]
+            } else {
+                account
+                    .iter()
+                    .map(|a| shared::domain::AwsAccountId::parse(a))
+                    .collect::<std::result::Result<Vec<_>, _>>()?
+            };
             let route = hub
-                .partners
-                .set_event_route(PartnerId::parse(&partner)?, &source, &bus_arn)
+                .set_partner_events(PartnerId::parse(&partner)?, &source, &bus_arn, &accounts)
                 .await?;
-            json!({"partnerId": route.partner_id, "source": route.source, "busArn": route.bus_arn})
+            json!({"partnerId": route.partner_id, "source": route.source, "busArn": route.bus_arn,
+                   "accounts": route.accounts, "ingressBus": hub.config.ingress_bus_name})
         }
         Command::Approve { partner, customer } => {
             let customer = shared::domain::ExternalId::parse(&customer)?;
@@ -253,11 +271,17 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
                 .get("detail")
                 .ok_or("the envelope has no detail")?
                 .to_string();
-            hub.outbox
-                .publisher
+            // As a partner would: on the ingress bus (a `partner-hub` source goes nowhere
+            // there, like a forged hub event on AWS).
+            let ingress = hub
+                .config
+                .ingress_bus_name
+                .clone()
+                .ok_or("INGRESS_BUS_NAME is not set")?;
+            shared::events::EventPublisher::new(hub.outbox.publisher.client(), &ingress)
                 .put_one(&source, &detail_type, &detail)
                 .await?;
-            json!({"put": detail_type, "source": source, "bus": hub.config.event_bus_name})
+            json!({"put": detail_type, "source": source, "bus": ingress})
         }
         Command::Timeline { account } => {
             let entries = hub.timeline.list(AccountId::parse(&account)?).await?;
@@ -269,7 +293,11 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
         }
         Command::Sign { .. } => unreachable!("handled before the hub is built"),
         Command::Replay { id } => {
-            if !hub.dead_letters.replay(&id, &hub.outbox.publisher).await? {
+            if !hub
+                .dead_letters
+                .replay(&id, |source| hub.bus_for_source(source))
+                .await?
+            {
                 return Err(format!("no dead letter {id}").into());
             }
             json!({"replayed": id})

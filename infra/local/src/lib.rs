@@ -159,6 +159,10 @@ impl StandIn {
         [
             ("TABLE_NAME", config.table_name.as_str()),
             ("EVENT_BUS_NAME", config.event_bus_name.as_str()),
+            (
+                "INGRESS_BUS_NAME",
+                config.ingress_bus_name.as_deref().unwrap_or_default(),
+            ),
             ("KMS_KEY_ID", config.kms_key_id.as_str()),
             ("AWS_ENDPOINT_URL", self.emulator_endpoint.as_str()),
             ("AWS_REGION", "us-east-1"),
@@ -178,6 +182,29 @@ impl StandIn {
             let _ = task.await;
         }
     }
+}
+
+/// The whole envelope, as EventBridge hands a Lambda target: moto's default delivery to
+/// SQS leaves out `account`, which the handlers check against partners' bindings.
+fn full_envelope() -> Result<aws_sdk_eventbridge::types::InputTransformer, StandInError> {
+    let mut builder = aws_sdk_eventbridge::types::InputTransformer::builder().input_template(
+        r#"{"id": "<id>", "time": <time>, "version": "0", "detail-type": "<detail-type>", "source": "<source>", "account": "<account>", "region": "<region>", "resources": <resources>, "detail": <detail>}"#,
+    );
+    for field in [
+        "id",
+        "time",
+        "detail-type",
+        "source",
+        "account",
+        "region",
+        "resources",
+        "detail",
+    ] {
+        builder = builder.input_paths_map(field, format!("$.{field}"));
+    }
+    builder
+        .build()
+        .map_err(|e| StandInError::Wiring(e.to_string()))
 }
 
 /// Starts the emulator of this process (installing it on first use).
@@ -288,7 +315,7 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
                 .put_rule()
                 .name(&name)
                 .event_bus_name(&bus)
-                .event_pattern(rule.pattern.to_string())
+                .event_pattern(rule.resolved_pattern(&lookup).to_string())
                 .send()
                 .await
                 .map_err(|e| {
@@ -304,6 +331,7 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
                     aws_sdk_eventbridge::types::Target::builder()
                         .id("stand-in-queue")
                         .arn(&arn)
+                        .input_transformer(full_envelope()?)
                         .build()
                         .map_err(|e| StandInError::Wiring(e.to_string()))?,
                 )
@@ -324,7 +352,12 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
                         _ => None,
                     })
                 });
-            served.push(format!("rule   {} {} -> {}", bus, rule.pattern, def.binary));
+            served.push(format!(
+                "rule   {} {} -> {}",
+                bus,
+                rule.resolved_pattern(&lookup),
+                def.binary
+            ));
             pollers.push(rules::RulePoller {
                 sqs: sqs.clone(),
                 queue_url: url,
@@ -398,10 +431,15 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         .create("demo")
         .await
         .map_err(StandInError::Demo)?;
-    hub.partners
-        .set_event_route(demo.partner_id, DEMO_EVENT_SOURCE, &demo_bus)
-        .await
-        .map_err(|e| StandInError::Demo(e.to_string()))?;
+    hub.set_partner_events(
+        demo.partner_id,
+        DEMO_EVENT_SOURCE,
+        &demo_bus,
+        &[shared::domain::AwsAccountId::of_arn(&demo_bus)
+            .ok_or_else(|| StandInError::Demo(format!("no account in {demo_bus}")))?],
+    )
+    .await
+    .map_err(|e| StandInError::Demo(e.to_string()))?;
     Ok(StandIn {
         partner_buses,
         recorder,

@@ -72,6 +72,38 @@ impl AccountId {
     }
 }
 
+/// An AWS account id: twelve digits. EventBridge stamps the sender's into every
+/// envelope (`account`), which no sender can forge.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AwsAccountId(String);
+
+impl AwsAccountId {
+    pub fn parse(value: &str) -> Result<Self, ParseError> {
+        let value = value.trim();
+        if value.len() == 12 && value.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(ParseError::new("must be a 12-digit AWS account id"))
+        }
+    }
+
+    /// The account that owns an ARN (`arn:aws:events:<region>:<account>:...`).
+    pub fn of_arn(arn: &str) -> Option<Self> {
+        Self::parse(arn.split(':').nth(4)?).ok()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AwsAccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The partner's own id for an account (its customer id, or the shop host for shops).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -131,6 +163,26 @@ mod tests {
         assert_eq!(
             AccountId::for_external(p1, &ext),
             AccountId::for_external(p1, &ext)
+        );
+    }
+
+    #[test]
+    fn aws_account_ids_are_twelve_digits() {
+        assert!(AwsAccountId::parse("111122223333").is_ok());
+        for bad in [
+            "",
+            "11112222333",
+            "1111222233334",
+            "11112222333x",
+            "partner-hub",
+        ] {
+            assert!(AwsAccountId::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            AwsAccountId::of_arn("arn:aws:events:eu-west-1:111122223333:event-bus/acme")
+                .unwrap()
+                .as_str(),
+            "111122223333"
         );
     }
 

@@ -8,7 +8,7 @@ mod shop;
 pub mod subscription;
 
 pub use account::{AccountKind, AccountStatus, BillingOwner, Platform};
-pub use ids::{AccountId, EventId, ExternalId, PartnerId};
+pub use ids::{AccountId, AwsAccountId, EventId, ExternalId, PartnerId};
 pub use price::Price;
 pub use shop::{CurrencyCode, Email, Locale, ShopDomain, ShopName, TzOffset};
 pub use subscription::{SubscriptionId, SubscriptionStatus};

@@ -33,7 +33,10 @@ pub struct EventRule {
     pub name: String,
     /// Logical id of the bus (`EventBusName: !Ref X`), if any.
     pub bus: Option<String>,
+    /// The pattern with `!Ref`s and `!Sub`s unresolved (see [`EventRule::resolved_pattern`]).
     pub pattern: serde_json::Value,
+    /// The pattern as written in the template.
+    pub pattern_source: Value,
     /// `DeadLetterConfig.Arn`, unresolved.
     pub dead_letter_arn: Option<Value>,
 }
@@ -163,6 +166,7 @@ impl Template {
                         name,
                         bus: p.get("EventBusName").and_then(ref_target),
                         pattern: to_json(p.get("Pattern").unwrap_or(&Value::Null)),
+                        pattern_source: p.get("Pattern").cloned().unwrap_or(Value::Null),
                         dead_letter_arn: p
                             .get("DeadLetterConfig")
                             .and_then(|d| d.get("Arn"))
@@ -243,8 +247,26 @@ pub fn resolve(
     }
 }
 
+impl EventRule {
+    /// The pattern with the template's references resolved (`account: [!Ref
+    /// AWS::AccountId]` becomes the account id).
+    pub fn resolved_pattern(
+        &self,
+        lookup: &dyn Fn(&str, Option<&str>) -> Option<String>,
+    ) -> serde_json::Value {
+        to_json_with(&self.pattern_source, Some(lookup))
+    }
+}
+
 /// YAML to JSON, for event patterns.
 pub fn to_json(value: &Value) -> serde_json::Value {
+    to_json_with(value, None)
+}
+
+type Lookup<'a> = &'a dyn Fn(&str, Option<&str>) -> Option<String>;
+
+fn to_json_with(value: &Value, lookup: Option<Lookup<'_>>) -> serde_json::Value {
+    let to_json = |v: &Value| to_json_with(v, lookup);
     match value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => serde_json::Value::Bool(*b),
@@ -256,7 +278,10 @@ pub fn to_json(value: &Value) -> serde_json::Value {
                 .filter_map(|(k, v)| Some((scalar_string(k)?, to_json(v))))
                 .collect(),
         ),
-        Value::Tagged(tagged) => to_json(&tagged.value),
+        Value::Tagged(tagged) => match lookup.and_then(|lookup| resolve(value, lookup)) {
+            Some(resolved) => serde_json::Value::String(resolved),
+            None => to_json(&tagged.value),
+        },
     }
 }
 
