@@ -112,36 +112,6 @@ impl IngressBus {
             .map_err(|e| sdk_error(aws_sdk_eventbridge::error::DisplayErrorContext(e)))?;
         Ok(policy)
     }
-
-    /// Removes the partner's statement.
-    pub async fn revoke(&self, partner: PartnerId) -> Result<(), EventError> {
-        let (_, policy) = self.describe().await?;
-        let policy = policy_with(policy.as_deref(), &statement_id(partner), None);
-        let empty = policy["Statement"].as_array().is_none_or(Vec::is_empty);
-        let failed = |e: String| sdk_error(e);
-        if empty {
-            self.client
-                .remove_permission()
-                .event_bus_name(&self.name)
-                .remove_all_permissions(true)
-                .send()
-                .await
-                .map_err(|e| {
-                    failed(aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string())
-                })?;
-        } else {
-            self.client
-                .put_permission()
-                .event_bus_name(&self.name)
-                .policy(policy.to_string())
-                .send()
-                .await
-                .map_err(|e| {
-                    failed(aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string())
-                })?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

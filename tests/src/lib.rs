@@ -172,6 +172,25 @@ impl TestHub {
         (status, json)
     }
 
+    /// Puts an event on the hub's ingress bus, as a partner's own rule would.
+    pub async fn put_partner_event(&self, source: &str, detail_type: &str, detail: &Value) {
+        let events = aws_sdk_eventbridge::Client::new(&self.stand_in.sdk);
+        let bus = self.stand_in.hub.config.ingress_bus_name.as_deref();
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(bus.expect("the template's ingress bus"))
+            .source(source)
+            .detail_type(detail_type)
+            .detail(detail.to_string())
+            .build();
+        let out = events
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .expect("PutEvents");
+        assert_eq!(out.failed_entry_count, 0);
+    }
+
     /// Fires a schedule of the template now.
     pub async fn fire_schedule(&self, name: &str) -> Value {
         let response = self

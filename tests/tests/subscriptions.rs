@@ -29,15 +29,7 @@ const CUSTOMER: &str = "partner_customer_id";
 
 /// Puts a partner's event on the hub's ingress bus, as the partner's own rule would.
 async fn put_on_hub_bus(hub: &TestHub, source: &str, detail_type: &str, detail: &Value) {
-    let events = aws_sdk_eventbridge::Client::new(&hub.stand_in.sdk);
-    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-        .event_bus_name(hub.stand_in.hub.config.ingress_bus_name.as_deref().unwrap())
-        .source(source)
-        .detail_type(detail_type)
-        .detail(detail.to_string())
-        .build();
-    let out = events.put_events().entries(entry).send().await.unwrap();
-    assert_eq!(out.failed_entry_count, 0);
+    hub.put_partner_event(source, detail_type, detail).await;
 }
 
 async fn put_sample(hub: &TestHub, source: &str, path: &str, patch: impl FnOnce(&mut Value)) {

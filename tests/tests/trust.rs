@@ -177,22 +177,10 @@ async fn a_source_acts_only_from_the_accounts_bound_to_it() {
 
     // End to end: events the emulator stamps with its own account, under a source bound
     // to another account, are parked by the pipeline.
-    let events = aws_sdk_eventbridge::Client::new(&hub.stand_in.sdk);
     let mut detail = sample("subscriptions/create-subscription.json")["detail"].clone();
     detail["id"] = "c-spoofed".into();
-    events
-        .put_events()
-        .entries(
-            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                .event_bus_name(hub.stand_in.hub.config.ingress_bus_name.as_deref().unwrap())
-                .source(&victim_source)
-                .detail_type("Create Subscription")
-                .detail(detail.to_string())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    hub.put_partner_event(&victim_source, "Create Subscription", &detail)
+        .await;
     let letters = hub_tests::eventually(Duration::from_secs(15), || async {
         let letters = hub.stand_in.hub.dead_letters.list().await.unwrap();
         (!letters.is_empty()).then_some(letters)
@@ -241,29 +229,10 @@ async fn forged_hub_events_on_the_ingress_bus_reach_no_hub_rule() {
     .await;
     let events = aws_sdk_eventbridge::Client::new(&hub.stand_in.sdk);
     let ingress = hub.stand_in.hub.config.ingress_bus_name.clone().unwrap();
-    let put = |source: String, detail_type: &'static str, detail: Value| {
-        let events = events.clone();
-        let ingress = ingress.clone();
-        async move {
-            events
-                .put_events()
-                .entries(
-                    aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                        .event_bus_name(ingress)
-                        .source(source)
-                        .detail_type(detail_type)
-                        .detail(detail.to_string())
-                        .build(),
-                )
-                .send()
-                .await
-                .unwrap();
-        }
-    };
-    put(
-        victim_source.clone(),
+    hub.put_partner_event(
+        &victim_source,
         "Create Subscription",
-        sample("subscriptions/create-subscription.json")["detail"].clone(),
+        &sample("subscriptions/create-subscription.json")["detail"].clone(),
     )
     .await;
     let account = AccountId::for_external(
@@ -282,7 +251,8 @@ async fn forged_hub_events_on_the_ingress_bus_reach_no_hub_rule() {
         "accountId": account, "partnerId": attacker.id, "type": "installation.ready",
         "data": {"customerId": "partner_customer_id"}
     });
-    put("partner-hub".into(), "installation.ready", forged).await;
+    hub.put_partner_event("partner-hub", "installation.ready", &forged)
+        .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let received = hub
         .stand_in
