@@ -221,10 +221,15 @@ pub fn days_in_range(
     start: OffsetDateTime,
     end: OffsetDateTime,
 ) -> Result<Vec<Date>, AnalyticsError> {
-    let (start, end) = (
-        start.to_offset(time::UtcOffset::UTC).date(),
-        end.to_offset(time::UtcOffset::UTC).date(),
-    );
+    let utc_day = |at, field| {
+        crate::clock::in_range(at)
+            .map(|at| at.date())
+            .ok_or(AnalyticsError::Invalid {
+                field,
+                message: "lies outside the years 0001-9999 (UTC)".into(),
+            })
+    };
+    let (start, end) = (utc_day(start, "startDate")?, utc_day(end, "endDate")?);
     if end < start {
         return Err(AnalyticsError::Invalid {
             field: "endDate",
@@ -264,7 +269,11 @@ impl Analytics {
         account: AccountId,
         report: &WidgetReport,
     ) -> Result<(), AnalyticsError> {
-        let day = day_string(report.at.to_offset(time::UtcOffset::UTC).date());
+        let day = day_string(
+            crate::clock::in_range(report.at)
+                .unwrap_or(crate::clock::LATEST)
+                .date(),
+        );
         match self.update(account, &day, report, true).await {
             Ok(()) => Ok(()),
             Err(UpdateFailure::MissingDay) => {

@@ -202,6 +202,23 @@ impl HttpClient for ValidateOnce {
 /// takes), written by `build.rs`.
 pub const AWS_ROOTS_PEM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/aws-roots.pem"));
 
+/// `sdk` with an operation timeout and a per-attempt timeout; its connect timeout kept.
+pub fn with_operation_timeout(sdk: &SdkConfig, timeout: Duration) -> SdkConfig {
+    let connect = sdk
+        .timeout_config()
+        .and_then(TimeoutConfig::connect_timeout)
+        .unwrap_or(Duration::from_millis(3100));
+    sdk.to_builder()
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(connect.min(timeout))
+                .operation_timeout(timeout)
+                .operation_attempt_timeout(timeout.mul_f64(0.4))
+                .build(),
+        )
+        .build()
+}
+
 /// The AWS clients a function uses; they share the config's HTTP client.
 #[derive(Clone, Debug)]
 pub struct AwsClients {
@@ -211,7 +228,10 @@ pub struct AwsClients {
 }
 
 impl AwsClients {
-    pub fn new(sdk: &SdkConfig) -> Self {
+    /// The clients, each operation bounded by `timeout` (all attempts together; one
+    /// attempt gets 40% of it, so a stalled connection is retried once or twice in time).
+    pub fn new(sdk: &SdkConfig, timeout: Duration) -> Self {
+        let sdk = &with_operation_timeout(sdk, timeout);
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(sdk),
             eventbridge: aws_sdk_eventbridge::Client::new(sdk),
@@ -317,7 +337,17 @@ mod tests {
         );
         assert_eq!(sdk.endpoint_url(), None);
         // The clients build from it.
-        let clients = AwsClients::new(&sdk);
+        let clients = AwsClients::new(&sdk, Duration::from_secs(5));
+        let timeouts = clients.kms.config().timeout_config().unwrap();
+        assert_eq!(timeouts.operation_timeout(), Some(Duration::from_secs(5)));
+        assert_eq!(
+            timeouts.operation_attempt_timeout(),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(
+            timeouts.connect_timeout(),
+            Some(Duration::from_millis(3100))
+        );
         assert_eq!(
             clients.kms.config().region().map(|r| r.as_ref()),
             Some("eu-west-1")
@@ -380,7 +410,7 @@ mod tests {
             .no_credentials()
             .load()
             .await;
-        let clients = AwsClients::new(&sdk);
+        let clients = AwsClients::new(&sdk, Duration::from_secs(5));
         assert!(clients.dynamodb.config().http_client().is_some());
     }
 }

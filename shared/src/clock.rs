@@ -1,6 +1,10 @@
 //! Timestamps as the table stores them: UTC, fixed width, so they sort as strings.
+//!
+//! The hub's time range is the years 0001 to 9999 in UTC: every parser here refuses a
+//! value outside it (`9999-12-31T23:59:59-23:59` is year 10000 in UTC), so a timestamp
+//! that got in always converts, formats and compares without panicking.
 
-use time::{OffsetDateTime, format_description::FormatItem, macros::format_description};
+use time::{OffsetDateTime, UtcOffset, format_description::FormatItem, macros::format_description};
 
 const SORTABLE: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
@@ -9,16 +13,36 @@ pub fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-/// `2026-11-22T10:36:10.123456Z`: RFC 3339, fixed width, so lexical order is time order.
-pub fn sortable(at: OffsetDateTime) -> String {
-    at.to_offset(time::UtcOffset::UTC)
-        .format(SORTABLE)
-        .expect("a UTC timestamp always formats")
+/// The first and the last instant of the hub's time range.
+pub const EARLIEST: OffsetDateTime = time::macros::datetime!(0001-01-01 00:00:00 UTC);
+pub const LATEST: OffsetDateTime = time::macros::datetime!(9999-12-31 23:59:59.999999 UTC);
+
+/// `at` in UTC, if it lies in the hub's time range.
+pub fn in_range(at: OffsetDateTime) -> Option<OffsetDateTime> {
+    at.checked_to_offset(UtcOffset::UTC)
+        .filter(|utc| (EARLIEST..=LATEST).contains(utc))
 }
 
-/// Parses any RFC 3339 timestamp (any offset).
+/// `at + by`, if that stays in the hub's time range.
+pub fn checked_add(at: OffsetDateTime, by: std::time::Duration) -> Option<OffsetDateTime> {
+    let by = time::Duration::try_from(by).ok()?;
+    at.checked_add(by).and_then(in_range)
+}
+
+/// `2026-11-22T10:36:10.123456Z`: RFC 3339, fixed width, so lexical order is time order.
+/// A value outside the hub's range (only arithmetic could make one: the parsers refuse
+/// them) is clamped to its end rather than formatted with five digits or a sign.
+pub fn sortable(at: OffsetDateTime) -> String {
+    let utc = in_range(at).unwrap_or(if at < EARLIEST { EARLIEST } else { LATEST });
+    utc.format(SORTABLE)
+        .unwrap_or_else(|_| String::from("9999-12-31T23:59:59.999999Z"))
+}
+
+/// Parses any RFC 3339 timestamp (any offset) in the hub's time range.
 pub fn parse_rfc3339(value: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339).ok()
+    OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .and_then(in_range)
 }
 
 /// ISO-8601 as partners send it: a full RFC 3339 date-time (any offset), or a date
@@ -50,5 +74,21 @@ mod tests {
         let day = parse_iso8601("2026-12-01").unwrap();
         assert_eq!(sortable(day), "2026-12-01T00:00:00.000000Z");
         assert!(parse_iso8601("next week").is_none());
+    }
+
+    #[test]
+    fn values_outside_the_range_are_refused_not_panicked_on() {
+        // Valid RFC 3339, but year 10000 in UTC.
+        assert!(parse_rfc3339("9999-12-31T23:59:59-23:59").is_none());
+        assert!(parse_iso8601("9999-12-31T23:59:59-23:59").is_none());
+        assert!(parse_rfc3339("0000-01-01T00:00:00Z").is_none());
+        assert!(parse_rfc3339("0001-01-01T00:00:00+01:00").is_none());
+        let last = parse_rfc3339("9999-12-31T23:59:59Z").unwrap();
+        assert_eq!(sortable(last), "9999-12-31T23:59:59.000000Z");
+        assert!(checked_add(last, std::time::Duration::from_secs(1)).is_none());
+        assert!(checked_add(last, std::time::Duration::MAX).is_none());
+        // Arithmetic past the end clamps instead of panicking.
+        let past = time::macros::datetime!(9999-12-31 23:59:59 -01:00);
+        assert_eq!(sortable(past), "9999-12-31T23:59:59.999999Z");
     }
 }

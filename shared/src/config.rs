@@ -39,11 +39,18 @@ pub struct Config {
     pub outbound_recorder_url: Option<String>,
     /// Timeout of each outbound call (`OUTBOUND_TIMEOUT_SECONDS`, default 10).
     pub outbound_timeout: Duration,
+    /// Timeout of each AWS operation, retries included (`AWS_TIMEOUT_SECONDS`, default 5).
+    pub aws_timeout: Duration,
 }
 
 impl Config {
     pub const DEFAULT_MAX_PAYLOAD_LIFETIME: Duration = Duration::from_secs(3600);
     pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
+    /// Every AWS call gives up after this long (all its attempts together), so a stalled
+    /// dependency fails fast instead of hanging until the Lambda timeout.
+    pub const DEFAULT_AWS_TIMEOUT: Duration = Duration::from_secs(5);
+    /// No duration setting may exceed ten years.
+    pub const MAX_SETTING: Duration = Duration::from_secs(3650 * 86_400);
     pub const DEFAULT_SUSPENSION_GRACE_DAYS: u64 = 7;
     pub const DEFAULT_OUTBOUND_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -57,19 +64,28 @@ impl Config {
                 .filter(|v| !v.trim().is_empty())
                 .ok_or(ConfigError::Missing(name))
         };
-        let seconds = |name: &'static str, default: Duration| -> Result<Duration, ConfigError> {
-            match get(name).filter(|v| !v.trim().is_empty()) {
-                None => Ok(default),
-                Some(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .map(Duration::from_secs)
-                    .map_err(|e| ConfigError::Invalid {
-                        name,
-                        reason: format!("expected whole seconds: {e}"),
-                    }),
-            }
+        // A duration in whole `unit`s, at most `max` (so no setting can overflow later
+        // arithmetic on times).
+        let duration = |name: &'static str, default: Duration, unit: (u64, &str), max: Duration| {
+            let Some(v) = get(name).filter(|v| !v.trim().is_empty()) else {
+                return Ok(default);
+            };
+            let (secs_per_unit, unit_name) = unit;
+            v.trim()
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| n.checked_mul(secs_per_unit))
+                .map(Duration::from_secs)
+                .filter(|d| *d <= max)
+                .ok_or(ConfigError::Invalid {
+                    name,
+                    reason: format!(
+                        "expected whole {unit_name}, at most {}",
+                        max.as_secs() / secs_per_unit
+                    ),
+                })
         };
+        let seconds = |name, default| duration(name, default, (1, "seconds"), Self::MAX_SETTING);
         Ok(Self {
             table_name: required("TABLE_NAME")?,
             event_bus_name: required("EVENT_BUS_NAME")?,
@@ -82,17 +98,13 @@ impl Config {
                 Self::DEFAULT_MAX_PAYLOAD_LIFETIME,
             )?,
             clock_skew: seconds("CLOCK_SKEW_SECONDS", Self::DEFAULT_CLOCK_SKEW)?,
-            suspension_grace: match get("SUSPENSION_GRACE_DAYS").filter(|v| !v.trim().is_empty()) {
-                None => Duration::from_secs(Self::DEFAULT_SUSPENSION_GRACE_DAYS * 86_400),
-                Some(v) => v
-                    .trim()
-                    .parse::<u64>()
-                    .map(|days| Duration::from_secs(days * 86_400))
-                    .map_err(|e| ConfigError::Invalid {
-                        name: "SUSPENSION_GRACE_DAYS",
-                        reason: format!("expected whole days: {e}"),
-                    })?,
-            },
+            suspension_grace: duration(
+                "SUSPENSION_GRACE_DAYS",
+                Duration::from_secs(Self::DEFAULT_SUSPENSION_GRACE_DAYS * 86_400),
+                (86_400, "days"),
+                Self::MAX_SETTING,
+            )?,
+            aws_timeout: seconds("AWS_TIMEOUT_SECONDS", Self::DEFAULT_AWS_TIMEOUT)?,
             tier_catalog: match get("TIER_PRODUCTS").filter(|v| !v.trim().is_empty()) {
                 None => crate::subscriptions::TierCatalog::default(),
                 Some(v) => crate::subscriptions::TierCatalog::from_json(&v).map_err(|reason| {

@@ -37,7 +37,7 @@ pub struct Hub {
 
 impl Hub {
     pub fn new(config: Config, sdk: &SdkConfig) -> Self {
-        let clients = AwsClients::new(sdk);
+        let clients = AwsClients::new(sdk, config.aws_timeout);
         let table = Table::new(clients.dynamodb.clone(), &config.table_name);
         let publisher = EventPublisher::new(clients.eventbridge.clone(), &config.event_bus_name);
         let outbox = Outbox::new(table.clone(), publisher);

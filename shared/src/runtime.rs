@@ -8,6 +8,7 @@
 //! function crate describes itself with a [`Function`]; its `main.rs` hands that to
 //! [`serve_events`] or [`serve_http`], and the stand-in builds the same entry points.
 
+use futures::FutureExt;
 use std::{fmt, future::Future, pin::Pin, sync::Arc};
 
 use serde::{Serialize, de::DeserializeOwned};
@@ -136,7 +137,7 @@ impl Function {
 
     pub fn bind(&self, hub: Arc<Hub>) -> Result<Entry, String> {
         match &self.kind {
-            Kind::Http(router) => Ok(Entry::Http(router(hub))),
+            Kind::Http(router) => Ok(Entry::Http(crate::http::edge(router(hub)))),
             Kind::Event(entry) => entry(hub)
                 .map(Entry::Event)
                 .map_err(|e| format!("{}: {e}", self.name)),
@@ -157,7 +158,17 @@ where
     F: FnOnce(E) -> HandlerFuture<'h, O>,
 {
     let result = match serde_json::from_value::<E>(raw.clone()) {
-        Ok(event) => handler(event).await,
+        // A panic parks the event with the reason instead of failing the invocation
+        // (which Lambda would retry twice with the same input, then drop).
+        Ok(event) => std::panic::AssertUnwindSafe(handler(event))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                Err(Failure::Park(format!(
+                    "the handler panicked: {}",
+                    panic_message(&*panic)
+                )))
+            }),
         Err(e) => Err(Failure::Park(format!(
             "the event does not have the expected shape: {e}"
         ))),
@@ -179,6 +190,24 @@ where
             Ok(Value::String("parked".into()))
         }
     }
+}
+
+/// Invokes an event function, turning a panic anywhere in it into an error, so that a
+/// caller that handles many events (the stand-in's pollers and timers) goes on.
+pub async fn invoke_guarded(invoke: &Invoke, event: Value) -> Result<Value, String> {
+    std::panic::AssertUnwindSafe(async { invoke(event).await })
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| Err(format!("the function panicked: {}", panic_message(&*panic))))
+}
+
+/// The text a panic was raised with.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 /// The error a function's `main` ends with.
@@ -204,5 +233,5 @@ pub async fn serve_events(function: Function) -> Result<(), Error> {
 pub async fn serve_http(router: fn(Arc<Hub>) -> axum::Router) -> Result<(), Error> {
     crate::telemetry::init();
     let hub = Arc::new(Hub::from_env().await?);
-    lambda_http::run(router(hub)).await
+    lambda_http::run(crate::http::edge(router(hub))).await
 }

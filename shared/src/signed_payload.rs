@@ -31,6 +31,10 @@ pub enum PayloadError {
     LifetimeTooLong { lifetime_secs: i64, max_secs: u64 },
     #[error("the payload's iat lies in the future")]
     IssuedInFuture,
+    #[error("the payload's {0} claim is not a whole number of seconds since 1970")]
+    InvalidTime(&'static str),
+    #[error("the payload's exp lies before its iat")]
+    ExpiresBeforeIssued,
     #[error("the payload's claims are not a JSON object")]
     NotAnObject,
 }
@@ -75,8 +79,9 @@ impl PayloadVerifier {
             _ => keys.iter().collect(),
         };
         let mut validation = Validation::new(PAYLOAD_ALGORITHM);
-        validation.set_required_spec_claims(&["exp"]);
-        validation.validate_exp = false; // checked below against our own clock
+        // Every time claim is checked below, against our own clock and without overflow.
+        validation.set_required_spec_claims::<&str>(&[]);
+        validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.validate_aud = false;
 
@@ -115,26 +120,37 @@ impl PayloadVerifier {
         let serde_json::Value::Object(claims) = claims else {
             return Err(PayloadError::NotAnObject);
         };
-        let now = now.unix_timestamp();
-        let skew = self.clock_skew.as_secs() as i64;
-        let max = self.max_lifetime.as_secs() as i64;
-        let number = |name: &str| claims.get(name).and_then(serde_json::Value::as_i64);
-        let exp = number("exp").ok_or(PayloadError::MissingExpiry)?;
+        // In i128, so no claim (i64::MAX, i64::MIN, ±2^62) can overflow the checks: in
+        // release builds an i64 overflow would wrap and let `iat = i64::MIN` through.
+        let now = i128::from(now.unix_timestamp());
+        let skew = i128::from(self.clock_skew.as_secs());
+        let max = i128::from(self.max_lifetime.as_secs());
+        let number = |name: &'static str| -> Result<Option<i128>, PayloadError> {
+            match claims.get(name) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(value) => value
+                    .as_i64()
+                    .map(|n| Some(i128::from(n)))
+                    .ok_or(PayloadError::InvalidTime(name)),
+            }
+        };
+        let exp = number("exp")?.ok_or(PayloadError::MissingExpiry)?;
         if exp + skew < now {
             return Err(PayloadError::Expired);
         }
-        if number("nbf").is_some_and(|nbf| nbf > now + skew) {
+        if number("nbf")?.is_some_and(|nbf| nbf > now + skew) {
             return Err(PayloadError::NotYetValid);
         }
-        let issued = match number("iat") {
+        let issued = match number("iat")? {
             Some(iat) if iat > now + skew => return Err(PayloadError::IssuedInFuture),
+            Some(iat) if iat > exp => return Err(PayloadError::ExpiresBeforeIssued),
             Some(iat) => iat,
             None => now,
         };
         let lifetime = exp - issued;
         if lifetime > max + skew {
             return Err(PayloadError::LifetimeTooLong {
-                lifetime_secs: lifetime,
+                lifetime_secs: i64::try_from(lifetime).unwrap_or(i64::MAX),
                 max_secs: self.max_lifetime.as_secs(),
             });
         }
@@ -299,6 +315,53 @@ mod tests {
         assert_eq!(
             verifier().verify(&future, &keys, now()),
             Err(PayloadError::IssuedInFuture)
+        );
+    }
+
+    #[test]
+    fn extreme_times_are_refused_without_overflow() {
+        let t = now().unix_timestamp();
+        let keys = [key("key-1", PUB_A)];
+        let check = |claims: serde_json::Value| verifier().verify(&sign(claims), &keys, now());
+        assert!(matches!(
+            check(json!({"exp": i64::MAX})),
+            Err(PayloadError::LifetimeTooLong { .. })
+        ));
+        assert!(matches!(
+            check(json!({"iat": i64::MIN, "exp": t + 60})),
+            Err(PayloadError::LifetimeTooLong { .. })
+        ));
+        assert!(matches!(
+            check(json!({"iat": i64::MIN, "exp": i64::MAX})),
+            Err(PayloadError::LifetimeTooLong { .. })
+        ));
+        assert_eq!(check(json!({"exp": i64::MIN})), Err(PayloadError::Expired));
+        assert_eq!(
+            check(json!({"iat": -(1_i64 << 62), "exp": 1_i64 << 62})),
+            Err(PayloadError::LifetimeTooLong {
+                lifetime_secs: i64::MAX,
+                max_secs: 3600
+            })
+        );
+        assert_eq!(
+            check(json!({"iat": t, "exp": t + 60, "nbf": i64::MAX})),
+            Err(PayloadError::NotYetValid)
+        );
+        assert_eq!(
+            check(json!({"iat": t + 30, "exp": t})),
+            Err(PayloadError::ExpiresBeforeIssued)
+        );
+        assert_eq!(
+            check(json!({"iat": t, "exp": 1.7e9})),
+            Err(PayloadError::InvalidTime("exp"))
+        );
+        assert_eq!(
+            check(json!({"iat": "now", "exp": t + 60})),
+            Err(PayloadError::InvalidTime("iat"))
+        );
+        assert_eq!(
+            check(json!({"exp": u64::MAX})),
+            Err(PayloadError::InvalidTime("exp"))
         );
     }
 

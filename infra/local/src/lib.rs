@@ -233,6 +233,12 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
     resources
         .parameters
         .insert("PublicBaseUrl".to_owned(), base_url.clone());
+    // moto serves one request at a time, so a call may wait behind others far longer
+    // than DynamoDB would answer it: a longer operation timeout than AWS's default.
+    resources
+        .parameters
+        .entry("AwsTimeoutSeconds".to_owned())
+        .or_insert_with(|| "30".to_owned());
     let lookup = |id: &str, attr: Option<&str>| resources.lookup(id, attr);
 
     let definitions = template

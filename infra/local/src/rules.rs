@@ -71,7 +71,7 @@ impl RulePoller {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(1);
             let result = match serde_json::from_str::<serde_json::Value>(body) {
-                Ok(event) => (self.invoke)(event).await,
+                Ok(event) => shared::runtime::invoke_guarded(&self.invoke, event).await,
                 Err(e) => Err(format!("the queued event is not JSON: {e}")),
             };
             match result {

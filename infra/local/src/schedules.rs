@@ -108,7 +108,7 @@ pub async fn run_timer(
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {
-                if let Err(error) = (schedule.invoke)(scheduled_event(&schedule.name)).await {
+                if let Err(error) = shared::runtime::invoke_guarded(&schedule.invoke, scheduled_event(&schedule.name)).await {
                     tracing::warn!(schedule = %schedule.name, %error, "scheduled run failed");
                 }
             }
@@ -149,7 +149,7 @@ async fn fire(
                 format!("no schedule named {name}"),
             )
         })?;
-    match (schedule.invoke)(scheduled_event(&schedule.name)).await {
+    match shared::runtime::invoke_guarded(&schedule.invoke, scheduled_event(&schedule.name)).await {
         Ok(result) => Ok(Json(
             serde_json::json!({"schedule": schedule.name, "result": result}),
         )),

@@ -54,12 +54,17 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 fn body_rejection(rejection: BytesRejection) -> ApiError {
     let status = rejection.status();
-    let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        "body_too_large"
-    } else {
-        "unreadable_body"
-    };
-    ApiError::new(status, code, rejection.body_text())
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            status,
+            "body_too_large",
+            format!(
+                "the request body is larger than {} bytes",
+                super::MAX_BODY_BYTES
+            ),
+        );
+    }
+    ApiError::new(status, "unreadable_body", rejection.body_text())
 }
 
 /// Path parameters; a mismatch is a 400 `invalid_path`.

@@ -79,7 +79,7 @@ impl ApiError {
         .with_field(field)
     }
 
-    fn internal() -> Self {
+    pub(crate) fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
@@ -170,12 +170,18 @@ impl From<PayloadError> for ApiError {
             PayloadError::WrongAlgorithm(_) => "unsupported_algorithm",
             PayloadError::BadSignature => "invalid_signature",
             PayloadError::MissingExpiry => "missing_expiry",
+            PayloadError::InvalidTime(_) | PayloadError::ExpiresBeforeIssued => {
+                "invalid_time_claim"
+            }
             PayloadError::Expired => "payload_expired",
             PayloadError::NotYetValid | PayloadError::IssuedInFuture => "payload_not_yet_valid",
             PayloadError::LifetimeTooLong { .. } => "payload_lifetime_too_long",
         };
         let status = match &err {
-            PayloadError::Malformed(_) | PayloadError::NotAnObject => StatusCode::BAD_REQUEST,
+            PayloadError::Malformed(_)
+            | PayloadError::NotAnObject
+            | PayloadError::InvalidTime(_)
+            | PayloadError::ExpiresBeforeIssued => StatusCode::BAD_REQUEST,
             _ => StatusCode::UNAUTHORIZED,
         };
         ApiError::new(status, code, err.to_string()).with_field("payload")
@@ -289,6 +295,66 @@ pub async fn method_not_allowed() -> ApiError {
     )
 }
 
+/// The largest request body any route reads. The contracts' bodies are a few KB; this
+/// bounds what a hostile client can make a function buffer and parse, far below API
+/// Gateway's 10 MB and Lambda's 6 MB payload limits.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Every HTTP function's outer layers, on Lambda and in the stand-in alike (both reach a
+/// router only through [`crate::runtime::Function::bind`]):
+/// - a panic in a handler is logged and answered with the JSON 500, and the next request
+///   is served as usual (the release profile unwinds so that this can catch it);
+/// - a body over [`MAX_BODY_BYTES`] is a JSON 413;
+/// - any error axum answers in plain text gets the hub's JSON error body.
+pub fn edge(router: axum::Router) -> axum::Router {
+    router
+        .layer(axum::middleware::map_response(json_error_bodies))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+}
+
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = crate::runtime::panic_message(&*panic);
+    tracing::error!(panic = %message, "a request handler panicked");
+    ApiError::internal().into_response()
+}
+
+async fn json_error_bodies(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::BAD_REQUEST => "bad_request",
+        s if s.is_server_error() => "internal_error",
+        _ => "request_refused",
+    };
+    let message = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            format!("the request body is larger than {MAX_BODY_BYTES} bytes")
+        }
+        s => s
+            .canonical_reason()
+            .unwrap_or("the request was refused")
+            .to_owned(),
+    };
+    let mut json = ApiError::new(status, code, message).into_response();
+    // Keep headers such as Retry-After or Allow.
+    for (name, value) in response.headers() {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            json.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    json
+}
+
 /// Adds the JSON 404/405 fallbacks to a router.
 pub fn with_fallbacks<S: Clone + Send + Sync + 'static>(
     router: axum::Router<S>,
@@ -301,6 +367,61 @@ pub fn with_fallbacks<S: Clone + Send + Sync + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::{body::Body, routing::post};
+    use tower::ServiceExt;
+
+    async fn call(router: &axum::Router, body: Vec<u8>) -> (StatusCode, serde_json::Value) {
+        let request = axum::http::Request::post("/x")
+            .body(Body::from(body))
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_edge_answers_panics_and_oversized_bodies_with_json() {
+        let router = edge(
+            axum::Router::new()
+                .route(
+                    "/x",
+                    post(|body: axum::body::Bytes| async move {
+                        assert!(body != "boom", "the handler blew up");
+                        "ok"
+                    }),
+                )
+                .route(
+                    "/y",
+                    post(|AnyJson(v): AnyJson<serde_json::Value>| async { Json(v) }),
+                ),
+        );
+        let (status, body) = call(&router, b"boom".to_vec()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"]["code"], "internal_error");
+        // The router goes on serving.
+        let ok = router
+            .clone()
+            .oneshot(
+                axum::http::Request::post("/x")
+                    .body(Body::from("fine"))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), StatusCode::OK);
+        // Raw `Bytes` rejects in plain text; the edge gives it the JSON body.
+        let (status, body) = call(&router, vec![b'a'; MAX_BODY_BYTES + 1]).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(body["error"]["code"], "body_too_large");
+        let request = axum::http::Request::post("/y")
+            .body(Body::from(vec![b' '; MAX_BODY_BYTES + 1]))
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
 
     #[test]
     fn payload_errors_are_unauthorized_except_malformed() {
