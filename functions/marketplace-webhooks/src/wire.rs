@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value, json, value::RawValue};
 use shared::{
-    domain::{Email, ExternalId, Price},
+    domain::{Email, ExternalId, Price, free_text},
     http::{ApiError, parse_json},
     marketplace::{
         EventType, MarketplaceEvent, MarketplaceOutcome, Payload, ProductInfo, UserProfile,
@@ -67,8 +67,7 @@ fn missing(field: &str) -> ApiError {
 fn opt_string(field: &str, value: &Option<Value>) -> Result<Option<String>, ApiError> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
+        Some(Value::String(s)) => free_text(s).map_err(|e| invalid(field, format!("{field} {e}"))),
         Some(_) => Err(invalid(field, format!("{field} must be a string"))),
     }
 }

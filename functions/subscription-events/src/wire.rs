@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use shared::{
     clock,
-    domain::{ExternalId, ParseError, PartnerId},
+    domain::{ExternalId, MAX_URL_BYTES, ParseError, PartnerId, free_text},
     store::{Inbound, canonical_hash},
     subscriptions::{CancelSubscription, CreateSubscription, Subscriptions, TierCatalog},
 };
@@ -39,8 +39,9 @@ struct CreateSubscriptionWire {
 
 fn text_field(field: &'static str, value: Option<Value>) -> Result<String, Invalid> {
     match value {
-        Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
-        Some(Value::String(_)) => Err(invalid(field, "must not be empty")),
+        Some(Value::String(s)) => free_text(&s)
+            .map_err(|e| invalid(field, e))?
+            .ok_or_else(|| invalid(field, "must not be empty")),
         None | Some(Value::Null) => Err(invalid(field, "is required")),
         Some(_) => Err(invalid(field, "must be a string")),
     }
@@ -48,6 +49,11 @@ fn text_field(field: &'static str, value: Option<Value>) -> Result<String, Inval
 
 /// A website as the contract sends it: an absolute http(s) URL with a host.
 pub fn parse_website(value: &str) -> Result<String, ParseError> {
+    if value.trim().len() > MAX_URL_BYTES {
+        return Err(ParseError::new(format!(
+            "must be at most {MAX_URL_BYTES} bytes"
+        )));
+    }
     let url = url::Url::parse(value.trim())
         .map_err(|e| ParseError::new(format!("is not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -91,8 +97,10 @@ pub fn create_subscription(
         None | Some(Value::Null) => return Err(invalid("contract_length", "is required")),
         Some(_) => return Err(invalid("contract_length", "must be a number of months")),
     };
-    let website =
-        parse_website(&text_field("website", wire.website)?).map_err(|e| invalid("website", e))?;
+    let website = match wire.website {
+        Some(Value::String(s)) => parse_website(&s).map_err(|e| invalid("website", e))?,
+        other => text_field("website", other)?,
+    };
     Ok(CreateSubscription {
         customer,
         tier,

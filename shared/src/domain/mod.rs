@@ -6,12 +6,14 @@ mod ids;
 mod price;
 mod shop;
 pub mod subscription;
+pub mod text;
 
 pub use account::{AccountKind, AccountStatus, BillingOwner, Platform};
 pub use ids::{AccountId, AwsAccountId, EventId, ExternalId, PartnerId};
 pub use price::Price;
 pub use shop::{CurrencyCode, Email, Locale, ShopDomain, ShopName, TzOffset};
 pub use subscription::{SubscriptionId, SubscriptionStatus};
+pub use text::{MAX_TEXT_CHARS, MAX_URL_BYTES, bounded_text, free_text};
 
 /// Why a value was refused; the edge turns it into a 422 naming the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

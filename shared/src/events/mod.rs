@@ -13,7 +13,9 @@ pub use catalog::{
     SubscriptionSnapshot,
 };
 pub use outbox::{Outbox, OutboxRecord, SweepReport};
-pub use publisher::{EventPublisher, HUB_EVENT_SOURCE, MAX_ENTRIES_PER_PUT};
+pub use publisher::{
+    EventPublisher, HUB_EVENT_SOURCE, MAX_ENTRIES_PER_PUT, MAX_PUT_BYTES, entry_size,
+};
 
 use crate::{
     clock,

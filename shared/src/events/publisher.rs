@@ -1,4 +1,5 @@
-//! Puts events on EventBridge: chunks of at most 10 entries, failed entries retried.
+//! Puts events on EventBridge: calls of at most 10 entries and 256 KB, failed entries
+//! retried.
 
 use std::time::Duration;
 
@@ -11,6 +12,33 @@ use crate::domain::EventId;
 pub const HUB_EVENT_SOURCE: &str = "partner-hub";
 /// `PutEvents` takes at most 10 entries per call.
 pub const MAX_ENTRIES_PER_PUT: usize = 10;
+/// ... and at most 256 KB per call, all entries together.
+pub const MAX_PUT_BYTES: usize = 256 * 1024;
+
+/// An entry's size as EventBridge counts it: source, detail-type and detail in UTF-8
+/// bytes (plus 14 for a time and each resource ARN, which the hub never sets).
+pub fn entry_size(source: &str, detail_type: &str, detail: &str) -> usize {
+    source.len() + detail_type.len() + detail.len()
+}
+
+/// Splits records into `PutEvents` calls: at most 10 entries and 256 KB each, in order.
+/// A record too large for any call gets one of its own (and fails there, visibly).
+fn put_batches(records: &[OutboxRecord]) -> Vec<&[OutboxRecord]> {
+    let mut batches = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, record) in records.iter().enumerate() {
+        let size = entry_size(HUB_EVENT_SOURCE, &record.detail_type, &record.detail);
+        if i > start && (i - start == MAX_ENTRIES_PER_PUT || bytes + size > MAX_PUT_BYTES) {
+            batches.push(&records[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += size;
+    }
+    if start < records.len() {
+        batches.push(&records[start..]);
+    }
+    batches
+}
 const PUBLISH_ATTEMPTS: u32 = 4;
 
 /// Puts events on the hub's bus: chunks of at most 10, failed entries retried.
@@ -33,7 +61,7 @@ impl EventPublisher {
     pub async fn publish(&self, events: &[OutboxRecord]) -> Result<Vec<EventId>, EventError> {
         let mut accepted = Vec::with_capacity(events.len());
         let mut last_error = None;
-        for chunk in events.chunks(MAX_ENTRIES_PER_PUT) {
+        for chunk in put_batches(events) {
             let mut pending: Vec<&OutboxRecord> = chunk.iter().collect();
             for attempt in 0..PUBLISH_ATTEMPTS {
                 if attempt > 0 {
@@ -136,5 +164,49 @@ impl EventPublisher {
             Some(code) => Err(EventError::EventBridge(code)),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(detail_bytes: usize) -> OutboxRecord {
+        OutboxRecord {
+            event_id: EventId::random(),
+            detail_type: "x".into(),
+            detail: "d".repeat(detail_bytes),
+            staged_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn batches_hold_at_most_ten_entries_and_256_kb() {
+        let small: Vec<_> = (0..25).map(|_| record(10)).collect();
+        let sizes: Vec<usize> = put_batches(&small).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [10, 10, 5]);
+
+        let big: Vec<_> = (0..5).map(|_| record(100 * 1024)).collect();
+        let batches = put_batches(&big);
+        assert_eq!(
+            batches.iter().map(|b| b.len()).collect::<Vec<_>>(),
+            [2, 2, 1]
+        );
+        for batch in &batches {
+            let bytes: usize = batch
+                .iter()
+                .map(|r| entry_size(HUB_EVENT_SOURCE, &r.detail_type, &r.detail))
+                .sum();
+            assert!(bytes <= MAX_PUT_BYTES, "{bytes}");
+        }
+        assert!(put_batches(&[]).is_empty());
+        let alone = [record(300 * 1024), record(1)];
+        assert_eq!(
+            put_batches(&alone)
+                .iter()
+                .map(|b| b.len())
+                .collect::<Vec<_>>(),
+            [1, 1]
+        );
     }
 }

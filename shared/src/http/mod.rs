@@ -79,6 +79,11 @@ impl ApiError {
         .with_field(field)
     }
 
+    /// What the request would store or publish exceeds a service limit.
+    fn too_large(message: String) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
+    }
+
     pub(crate) fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -113,6 +118,7 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::TransactionConflict => ApiError::unavailable(),
+            StoreError::ItemTooLarge { .. } => ApiError::too_large(err.to_string()),
             other => {
                 tracing::error!(error = %other, "storage failure");
                 ApiError::internal()
@@ -126,6 +132,9 @@ impl From<TxError> for ApiError {
         match err {
             TxError::Store(e) => e.into(),
             TxError::Conflict => ApiError::unavailable(),
+            TxError::TooLarge { .. } | TxError::EventTooLarge { .. } => {
+                ApiError::too_large(err.to_string())
+            }
             TxError::Reused { message_id } => ApiError::new(
                 StatusCode::CONFLICT,
                 "event_id_reused",

@@ -29,6 +29,9 @@ pub enum StoreError {
     Serde(#[from] serde_dynamo::Error),
     #[error("DynamoDB request failed: {0}")]
     Dynamo(String),
+    /// The item would exceed DynamoDB's 400 KB limit: a refusal, never retried.
+    #[error("an item of {bytes} bytes exceeds DynamoDB's limit of {MAX_ITEM_BYTES}")]
+    ItemTooLarge { bytes: usize },
 }
 
 impl StoreError {
@@ -123,6 +126,10 @@ pub(crate) fn to_item<R: Record>(
     let mut item: HashMap<String, AttributeValue> = serde_dynamo::to_item(record)?;
     let keys: HashMap<String, AttributeValue> = serde_dynamo::to_item(record.keys())?;
     item.extend(keys);
+    let bytes = item_size(&item);
+    if bytes > MAX_ITEM_BYTES {
+        return Err(StoreError::ItemTooLarge { bytes });
+    }
     Ok(item)
 }
 
@@ -481,5 +488,38 @@ impl Table {
                 _ => return Ok(records),
             }
         }
+    }
+}
+
+/// DynamoDB's limit on one item, names and values together.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// An item's size as DynamoDB counts it: attribute names and values in UTF-8 bytes,
+/// numbers at most 21 bytes, 1 byte per null or boolean, 3 bytes per list or map plus
+/// 1 per element. Checked before a write, so an item over the limit is a clear refusal
+/// instead of a `ValidationException` from the service.
+pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    item.iter()
+        .map(|(name, value)| name.len() + value_size(value))
+        .sum()
+}
+
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => n.len().min(21),
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+        AttributeValue::Ns(v) => v.iter().map(|n| n.len().min(21)).sum(),
+        AttributeValue::Bs(v) => v.iter().map(|b| b.as_ref().len()).sum(),
+        AttributeValue::L(v) => 3 + v.iter().map(|e| 1 + value_size(e)).sum::<usize>(),
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, e)| 1 + k.len() + value_size(e))
+                .sum::<usize>()
+        }
+        _ => 0,
     }
 }

@@ -40,6 +40,9 @@ pub enum TxError {
     /// More actions than one transaction may hold: bulk work goes through due items.
     #[error("a transaction of {actions} actions exceeds DynamoDB's limit of {MAX_ACTIONS}")]
     TooLarge { actions: usize },
+    /// A hub event larger than EventBridge accepts: it could never be published.
+    #[error("an event of {bytes} bytes exceeds EventBridge's limit of {limit}")]
+    EventTooLarge { bytes: usize, limit: usize },
     /// Concurrent changes kept winning; retrying later may succeed.
     #[error("the change kept conflicting with concurrent changes")]
     Conflict,
@@ -51,7 +54,9 @@ impl TxError {
         match self {
             TxError::Store(e) => e.is_transient(),
             TxError::Event(_) | TxError::Conflict => true,
-            TxError::Reused { .. } | TxError::TooLarge { .. } => false,
+            TxError::Reused { .. } | TxError::TooLarge { .. } | TxError::EventTooLarge { .. } => {
+                false
+            }
         }
     }
 }
@@ -305,6 +310,17 @@ impl UnitOfWork {
         let mut staged = Vec::with_capacity(tx.events.len());
         for event in &tx.events {
             let record = OutboxRecord::from_event(event).map_err(|e| failed(e.into()))?;
+            // Refused before commit: an event no call could carry would sit in the
+            // outbox forever.
+            let bytes = crate::events::entry_size(
+                crate::events::HUB_EVENT_SOURCE,
+                &record.detail_type,
+                &record.detail,
+            );
+            let limit = crate::events::MAX_PUT_BYTES;
+            if bytes > limit {
+                return Err(failed(TxError::EventTooLarge { bytes, limit }));
+            }
             let item = to_item(&record).map_err(|e| failed(e.into()))?;
             writes.push(
                 self.table
