@@ -11,6 +11,9 @@ use crate::{
 };
 
 const TOKEN_PREFIX: &str = "pt_";
+/// Analytics keys read `ak_<partner id, 32 hex>_<secret>`: the id finds the partner in
+/// one read, the secret is compared with its stored hash in constant time.
+const ANALYTICS_KEY_PREFIX: &str = "ak_";
 
 #[derive(Debug, thiserror::Error)]
 pub enum PartnerError {
@@ -18,6 +21,10 @@ pub enum PartnerError {
     MissingToken,
     #[error("the partner token is not valid")]
     UnknownToken,
+    #[error("the analytics key header is missing")]
+    MissingAnalyticsKey,
+    #[error("the analytics key is not valid")]
+    UnknownAnalyticsKey,
     #[error("partner {0} does not exist")]
     UnknownPartner(PartnerId),
     #[error("the public key is not a PEM-encoded RSA public key")]
@@ -96,6 +103,11 @@ pub struct Partner {
     /// The partner's EventBridge routing (`set_event_route`), if it uses events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_route: Option<EventRoute>,
+    /// SHA-256 of the partner's analytics key (`issue_analytics_key`), if it has one.
+    /// Analytics are read with this key, never with the partner token alone: the
+    /// token travels in SSO links that shop users see.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analytics_key_hash: Option<String>,
 }
 
 /// The partner's side of EventBridge, as kept on its record.
@@ -163,6 +175,7 @@ impl Partners {
             }],
             created_at: now,
             event_route: None,
+            analytics_key_hash: None,
         };
         self.table().put_new(&partner).await?;
         Ok(Registration {
@@ -192,6 +205,7 @@ impl Partners {
             keys: Vec::new(),
             created_at: clock::sortable(clock::now()),
             event_route: None,
+            analytics_key_hash: None,
         };
         self.table().put_new(&partner).await?;
         Ok(Registration {
@@ -332,6 +346,50 @@ impl Partners {
         } else {
             Err(PartnerError::UnknownToken)
         }
+    }
+
+    /// Issues the partner's analytics key (replacing any earlier one, which stops working
+    /// at once); only its hash is kept. `key` lets an operator re-issue a known key (the
+    /// local demo).
+    pub async fn issue_analytics_key(
+        &self,
+        id: PartnerId,
+        key: Option<String>,
+    ) -> Result<String, PartnerError> {
+        let mut partner = self
+            .get(id)
+            .await?
+            .ok_or(PartnerError::UnknownPartner(id))?;
+        let prefix = format!("{ANALYTICS_KEY_PREFIX}{}_", id.as_uuid().simple());
+        let key = key
+            .filter(|k| k.starts_with(&prefix))
+            .unwrap_or_else(|| random_token(&prefix));
+        partner.analytics_key_hash = Some(token_hash(&key));
+        self.table().put(&partner).await?;
+        Ok(key)
+    }
+
+    /// The integrator an analytics key belongs to: one read by the id the key carries,
+    /// then the hash compared in constant time.
+    pub async fn authenticate_analytics(&self, key: Option<&str>) -> Result<Partner, PartnerError> {
+        let key = key
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .ok_or(PartnerError::MissingAnalyticsKey)?;
+        let id = key
+            .strip_prefix(ANALYTICS_KEY_PREFIX)
+            .and_then(|rest| rest.split_once('_'))
+            .and_then(|(id, _)| PartnerId::parse(id).ok())
+            .ok_or(PartnerError::UnknownAnalyticsKey)?;
+        self.get(id)
+            .await?
+            .filter(|p| p.kind == PartnerKind::Integrator)
+            .filter(|p| {
+                p.analytics_key_hash
+                    .as_deref()
+                    .is_some_and(|hash| token_matches(key, hash))
+            })
+            .ok_or(PartnerError::UnknownAnalyticsKey)
     }
 
     /// The partner a token belongs to (one query on GSI1), compared in constant time.

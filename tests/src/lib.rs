@@ -54,6 +54,8 @@ pub fn shop_claims(host: &str) -> Value {
 pub struct TestPartner {
     pub id: shared::domain::PartnerId,
     pub token: String,
+    /// Sent as `x-rlv-analytics-key` to read analytics.
+    pub analytics_key: String,
     pub private_key: &'static str,
 }
 
@@ -103,9 +105,17 @@ impl TestHub {
             .register(name, public_pem, None)
             .await
             .expect("register");
+        let analytics_key = self
+            .stand_in
+            .hub
+            .partners
+            .issue_analytics_key(reg.partner_id, None)
+            .await
+            .expect("analytics key");
         TestPartner {
             id: reg.partner_id,
             token: reg.partner_token,
+            analytics_key,
             private_key: private_pem,
         }
     }

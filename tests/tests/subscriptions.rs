@@ -79,7 +79,7 @@ fn account_of(partner: &TestPartner, customer: &str) -> AccountId {
 
 async fn analytics(
     hub: &TestHub,
-    token: &str,
+    analytics_key: &str,
     customer: &str,
     start: &str,
     end: &str,
@@ -88,7 +88,7 @@ async fn analytics(
         .http
         .get(hub.url(&format!("/api/v0/partners/customers/{customer}/analytics")))
         .query(&[("startDate", start), ("endDate", end)])
-        .header("x-rlv-partner-token", token)
+        .header("x-rlv-analytics-key", analytics_key)
         .send()
         .await
         .unwrap();
@@ -278,7 +278,7 @@ async fn the_whole_lifecycle_from_the_samples() {
     let end = (now + time::Duration::hours(1))
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();
-    let (status, body) = analytics(&hub, &partner.token, CUSTOMER, &start, &end).await;
+    let (status, body) = analytics(&hub, &partner.analytics_key, CUSTOMER, &start, &end).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body,
@@ -307,9 +307,7 @@ async fn the_whole_lifecycle_from_the_samples() {
         })
     );
     // A range before the activity is empty; a reversed range is refused.
-    let (status, empty) = analytics(
-        &hub,
-        &partner.token,
+    let (status, empty) = analytics(&hub, &partner.analytics_key,
         CUSTOMER,
         "2023-02-28T22:13:58-05:00",
         "2023-03-08T03:13:55.700Z",
@@ -318,7 +316,7 @@ async fn the_whole_lifecycle_from_the_samples() {
     assert_eq!(status, 200);
     assert_eq!(empty["widget"]["queries"]["total"], 0);
     assert_eq!(empty["startDate"], "2023-02-28T22:13:58-05:00");
-    let (status, err) = analytics(&hub, &partner.token, CUSTOMER, &end, &start).await;
+    let (status, err) = analytics(&hub, &partner.analytics_key, CUSTOMER, &end, &start).await;
     assert_eq!(
         (status, err["error"]["field"].as_str()),
         (422, Some("endDate"))
@@ -409,7 +407,7 @@ async fn the_whole_lifecycle_from_the_samples() {
     assert_eq!(tombstone.external_id.as_str(), CUSTOMER);
     assert_eq!(tombstone.tier, "growth");
     assert!(tombstone.items_deleted >= 3);
-    let (status, _) = analytics(&hub, &partner.token, CUSTOMER, &start, &end).await;
+    let (status, _) = analytics(&hub, &partner.analytics_key, CUSTOMER, &start, &end).await;
     assert_eq!(status, 404);
     assert_eq!(
         report(&hub, body).await,
@@ -605,20 +603,30 @@ async fn bad_events_are_parked_for_operators_and_replayable() {
     assert_eq!(dead_letters.list().await.unwrap().len(), 6);
 
     // Analytics is the partner's own: bad token, another partner's customer, bad dates.
-    let (status, _) = analytics(&hub, "pt_nope", "from-nowhere", "2026-01-01", "2026-01-02").await;
+    let (status, _) = analytics(&hub, "ak_nope", "from-nowhere", "2026-01-01", "2026-01-02").await;
     assert_eq!(status, 401);
-    let (status, _) = analytics(
-        &hub,
-        &partner.token,
+    // The partner token alone reads nothing: it travels in SSO links.
+    let (status, body) =
+        analytics(&hub, &partner.token, "from-nowhere", "2026-01-01", "2026-01-02").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_analytics_key")));
+    let response = hub
+        .http
+        .get(hub.url("/api/v0/partners/customers/from-nowhere/analytics?startDate=2026-01-01&endDate=2026-01-02"))
+        .header("x-rlv-partner-token", &partner.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "missing_analytics_key");
+    let (status, _) = analytics(&hub, &partner.analytics_key,
         "from-nowhere",
         "2026-01-01",
         "2026-01-02",
     )
     .await;
     assert_eq!(status, 404, "another partner's customer is not found");
-    let (status, body) = analytics(
-        &hub,
-        &other.token,
+    let (status, body) = analytics(&hub, &other.analytics_key,
         "from-nowhere",
         "yesterday",
         "2026-01-02",
@@ -628,7 +636,7 @@ async fn bad_events_are_parked_for_operators_and_replayable() {
         (status, body["error"]["field"].as_str()),
         (422, Some("startDate"))
     );
-    let (status, body) = analytics(&hub, &other.token, "from-nowhere", "2026-01-01", "").await;
+    let (status, body) = analytics(&hub, &other.analytics_key, "from-nowhere", "2026-01-01", "").await;
     assert_eq!(
         (status, body["error"]["field"].as_str()),
         (422, Some("endDate"))

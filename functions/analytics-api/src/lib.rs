@@ -17,7 +17,7 @@ use shared::{
     analytics::{WidgetReport, WidgetSummary, normalise_query},
     clock,
     domain::{AccountId, ExternalId, ParseError},
-    http::{AnyJson, ApiError, Path, Query, auth::PartnerAuth},
+    http::{AnyJson, ApiError, Path, Query, auth::AnalyticsAuth},
     runtime::Function,
 };
 
@@ -213,7 +213,7 @@ fn date_param(
 
 async fn summary(
     State(hub): State<Arc<Hub>>,
-    PartnerAuth(partner): PartnerAuth,
+    AnalyticsAuth(partner): AnalyticsAuth,
     Path(customer_id): Path<String>,
     Query(params): Query<RangeParams>,
 ) -> Result<Json<AnalyticsResponse>, ApiError> {

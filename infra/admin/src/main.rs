@@ -59,6 +59,12 @@ enum Command {
         #[arg(long)]
         kid: String,
     },
+    /// Issues the partner's analytics key (sent as `x-rlv-analytics-key` to read
+    /// analytics); prints it once. Issuing again replaces the old key at once.
+    IssueAnalyticsKey {
+        #[arg(long)]
+        partner: String,
+    },
     /// Registers the partner's EventBridge side: the `source` its events carry and the ARN
     /// of its bus, where the hub sends Ready for Installation.
     SetEvents {
@@ -229,6 +235,13 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
                 .remove_key(PartnerId::parse(&partner)?, &kid)
                 .await?;
             json!({"partnerId": partner, "removed": kid})
+        }
+        Command::IssueAnalyticsKey { partner } => {
+            let key = hub
+                .partners
+                .issue_analytics_key(PartnerId::parse(&partner)?, None)
+                .await?;
+            json!({"partnerId": partner, "analyticsKey": key})
         }
         Command::SetEvents {
             partner,

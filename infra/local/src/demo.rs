@@ -18,6 +18,9 @@ pub struct DemoPartner {
     pub base_url: String,
     pub partner_id: PartnerId,
     pub partner_token: String,
+    /// Sent as `x-rlv-analytics-key` to read analytics.
+    #[serde(default)]
+    pub analytics_key: String,
     pub kid: String,
     pub private_key_pem: String,
     pub public_key_pem: String,
@@ -52,26 +55,31 @@ pub async fn seed(
     let previous: Option<DemoPartner> = file
         .and_then(|f| std::fs::read_to_string(f).ok())
         .and_then(|text| serde_json::from_str(&text).ok());
-    let (private_key_pem, public_key_pem, token) = match previous {
+    let (private_key_pem, public_key_pem, token, analytics_key) = match previous {
         Some(p) if RsaPrivateKey::from_pkcs1_pem(&p.private_key_pem).is_ok() => {
             let private = RsaPrivateKey::from_pkcs1_pem(&p.private_key_pem)
                 .map_err(|e| StandInError::Demo(e.to_string()))?;
             let (private_pem, public_pem) = key_pair_pems(&private)?;
-            (private_pem, public_pem, Some(p.partner_token))
+            (private_pem, public_pem, Some(p.partner_token), Some(p.analytics_key))
         }
         _ => {
             let (private_pem, public_pem) = generate_key_pair(2048)?;
-            (private_pem, public_pem, None)
+            (private_pem, public_pem, None, None)
         }
     };
     let registration = partners
         .register("Demo Partner", &public_key_pem, token)
         .await
         .map_err(|e| StandInError::Demo(e.to_string()))?;
+    let analytics_key = partners
+        .issue_analytics_key(registration.partner_id, analytics_key)
+        .await
+        .map_err(|e| StandInError::Demo(e.to_string()))?;
     let demo = DemoPartner {
         base_url: base_url.to_owned(),
         partner_id: registration.partner_id,
         partner_token: registration.partner_token,
+        analytics_key,
         kid: registration.kid,
         private_key_pem,
         public_key_pem,

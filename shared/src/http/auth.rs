@@ -5,6 +5,7 @@
 //! |-------------------|------------------------------------------------------------|
 //! | [`PartnerAuth`]   | an integrator's token in `x-rlv-partner-token` (or `Authorization: Bearer`) |
 //! | [`MarketplaceAuth`] | a marketplace's key as `Authorization: Bearer <key>`     |
+//! | [`AnalyticsAuth`] | an integrator's analytics key in `x-rlv-analytics-key` (never the partner token: it travels in SSO links) |
 
 use std::sync::Arc;
 
@@ -48,6 +49,44 @@ impl FromRequestParts<Arc<Hub>> for PartnerAuth {
             .partners
             .authenticate_kind(token, PartnerKind::Integrator)
             .await?;
+        Ok(Self(partner))
+    }
+}
+
+/// The header that carries a partner's analytics key.
+pub const ANALYTICS_KEY_HEADER: &str = "x-rlv-analytics-key";
+
+/// An integrator reading analytics, authenticated by its analytics key.
+pub struct AnalyticsAuth(pub Partner);
+
+impl FromRequestParts<Arc<Hub>> for AnalyticsAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, hub: &Arc<Hub>) -> Result<Self, ApiError> {
+        let key = parts
+            .headers
+            .get(ANALYTICS_KEY_HEADER)
+            .and_then(|v| v.to_str().ok());
+        let partner = hub
+            .partners
+            .authenticate_analytics(key)
+            .await
+            .map_err(|e| match e {
+                PartnerError::MissingAnalyticsKey => ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "missing_analytics_key",
+                    "send your analytics key in the x-rlv-analytics-key header; the partner \
+                     token alone does not read analytics (it travels in SSO links)",
+                )
+                .with_field(ANALYTICS_KEY_HEADER),
+                PartnerError::UnknownAnalyticsKey => ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_analytics_key",
+                    "the analytics key is not valid",
+                )
+                .with_field(ANALYTICS_KEY_HEADER),
+                other => other.into(),
+            })?;
         Ok(Self(partner))
     }
 }
