@@ -52,7 +52,7 @@ pub fn parse_iso8601(value: &str) -> Option<OffsetDateTime> {
         return Some(at);
     }
     let date = time::Date::parse(value, format_description!("[year]-[month]-[day]")).ok()?;
-    Some(date.midnight().assume_utc())
+    in_range(date.midnight().assume_utc())
 }
 
 #[cfg(test)]

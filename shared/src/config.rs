@@ -41,6 +41,9 @@ pub struct Config {
     pub outbound_timeout: Duration,
     /// Timeout of each AWS operation, retries included (`AWS_TIMEOUT_SECONDS`, default 5).
     pub aws_timeout: Duration,
+    /// Failures tolerated per window before 429 (`AUTH_FAILURE_LIMIT` per source IP,
+    /// `SIGNATURE_FAILURE_LIMIT` per partner, `FAILURE_WINDOW_SECONDS`).
+    pub throttle: crate::throttle::Limits,
 }
 
 impl Config {
@@ -105,6 +108,36 @@ impl Config {
                 Self::MAX_SETTING,
             )?,
             aws_timeout: seconds("AWS_TIMEOUT_SECONDS", Self::DEFAULT_AWS_TIMEOUT)?,
+            throttle: {
+                let defaults = crate::throttle::Limits::default();
+                let count = |name: &'static str, default: u64| -> Result<u64, ConfigError> {
+                    match get(name).filter(|v| !v.trim().is_empty()) {
+                        None => Ok(default),
+                        Some(v) => v.trim().parse::<u64>().ok().filter(|n| *n >= 1).ok_or(
+                            ConfigError::Invalid {
+                                name,
+                                reason: "expected a whole number, at least 1".into(),
+                            },
+                        ),
+                    }
+                };
+                crate::throttle::Limits {
+                    window: duration(
+                        "FAILURE_WINDOW_SECONDS",
+                        defaults.window,
+                        (1, "seconds"),
+                        Duration::from_secs(86_400),
+                    )?,
+                    auth_failures_per_ip: count(
+                        "AUTH_FAILURE_LIMIT",
+                        defaults.auth_failures_per_ip,
+                    )?,
+                    bad_signatures_per_partner: count(
+                        "SIGNATURE_FAILURE_LIMIT",
+                        defaults.bad_signatures_per_partner,
+                    )?,
+                }
+            },
             tier_catalog: match get("TIER_PRODUCTS").filter(|v| !v.trim().is_empty()) {
                 None => crate::subscriptions::TierCatalog::default(),
                 Some(v) => crate::subscriptions::TierCatalog::from_json(&v).map_err(|reason| {

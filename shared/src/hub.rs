@@ -33,6 +33,7 @@ pub struct Hub {
     pub subscriptions: Subscriptions,
     pub marketplaces: Marketplaces,
     pub analytics: Analytics,
+    pub throttle: crate::throttle::Throttle,
 }
 
 impl Hub {
@@ -56,6 +57,7 @@ impl Hub {
             ),
             marketplaces: Marketplaces::new(uow.clone(), config.suspension_grace),
             analytics: Analytics::new(table.clone()),
+            throttle: crate::throttle::Throttle::new(table.clone(), config.throttle),
             uow,
             outbox,
             table,

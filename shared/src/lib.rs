@@ -24,6 +24,7 @@ pub mod signed_payload;
 pub mod store;
 pub mod subscriptions;
 pub mod telemetry;
+pub mod throttle;
 pub mod timeline;
 #[cfg(test)]
 mod trust_roots;

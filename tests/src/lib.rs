@@ -149,6 +149,80 @@ impl TestHub {
         .await
     }
 
+    /// A partner whose EventBridge source (`partner.<name>`) is bound to `accounts`,
+    /// with a recorded bus of its own: (partner, source, bus ARN).
+    pub async fn event_partner(
+        &self,
+        name: &str,
+        public: &str,
+        private: &'static str,
+        accounts: &[&str],
+    ) -> (TestPartner, String, String) {
+        let partner = self.register(name, public, private).await;
+        let arn = self.stand_in.partner_buses.create(name).await.unwrap();
+        let source = format!("partner.{name}");
+        let accounts: Vec<shared::domain::AwsAccountId> = accounts
+            .iter()
+            .map(|a| shared::domain::AwsAccountId::parse(a).unwrap())
+            .collect();
+        self.stand_in
+            .hub
+            .set_partner_events(partner.id, &source, &arn, &accounts)
+            .await
+            .unwrap();
+        (partner, source, arn)
+    }
+
+    /// [`Self::table_keys`] once the hub is quiet (two reads 300 ms apart agree): what
+    /// earlier accepted calls set off (timelines, outbox) has landed.
+    pub async fn settled_table_keys(&self) -> std::collections::BTreeSet<String> {
+        let mut last = self.table_keys().await;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let now = self.table_keys().await;
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+        panic!("the hub's table never settled");
+    }
+
+    /// Every item of the hub's table as `PK SK`, failure counters left out (they are
+    /// written on failures by design): to show a refused request wrote nothing.
+    pub async fn table_keys(&self) -> std::collections::BTreeSet<String> {
+        let hub = &self.stand_in.hub;
+        let mut keys = std::collections::BTreeSet::new();
+        let mut start = None;
+        loop {
+            let out = hub
+                .table
+                .client()
+                .scan()
+                .table_name(hub.table.name())
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .expect("scan");
+            for item in out.items.unwrap_or_default() {
+                let key = |k: &str| {
+                    item.get(k)
+                        .and_then(|v| v.as_s().ok())
+                        .cloned()
+                        .unwrap_or_default()
+                };
+                let (pk, sk) = (key("PK"), key("SK"));
+                if !pk.starts_with("THROTTLE#") {
+                    keys.insert(format!("{pk} {sk}"));
+                }
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return keys,
+            }
+        }
+    }
+
     pub async fn register_marketplace(&self, name: &str) -> TestMarketplace {
         let reg = self
             .stand_in

@@ -65,11 +65,38 @@ fn arb_text() -> impl Strategy<Value = String> {
 fn arb_key() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            "id", "tier", "contract_length", "website", "template", "company_name",
-            "effective_date", "url", "name", "currencyCode", "contactEmail", "timezoneOffset",
-            "locale", "platform", "event", "type", "timestamp", "user", "partnerId", "data",
-            "product", "price", "priceType", "priceInterval", "firstName", "email",
-            "dateOfBirth", "webIdentity", "region/state", "exp", "iat", "nbf",
+            "id",
+            "tier",
+            "contract_length",
+            "website",
+            "template",
+            "company_name",
+            "effective_date",
+            "url",
+            "name",
+            "currencyCode",
+            "contactEmail",
+            "timezoneOffset",
+            "locale",
+            "platform",
+            "event",
+            "type",
+            "timestamp",
+            "user",
+            "partnerId",
+            "data",
+            "product",
+            "price",
+            "priceType",
+            "priceInterval",
+            "firstName",
+            "email",
+            "dateOfBirth",
+            "webIdentity",
+            "region/state",
+            "exp",
+            "iat",
+            "nbf",
         ])
         .prop_map(str::to_owned),
         "[a-zA-Z]{1,8}",
@@ -123,10 +150,10 @@ proptest! {
             prop_assert_eq!(sortable.len(), 27, "{}", sortable);
             prop_assert!(clock::in_range(at).is_some());
         }
-        if let (Some(start), Some(end)) = (clock::parse_iso8601(&a), clock::parse_iso8601(&b)) {
-            if let Ok(days) = days_in_range(start, end) {
-                prop_assert!(!days.is_empty() && days.len() <= 400);
-            }
+        if let (Some(start), Some(end)) = (clock::parse_iso8601(&a), clock::parse_iso8601(&b))
+            && let Ok(days) = days_in_range(start, end)
+        {
+            prop_assert!(!days.is_empty() && days.len() <= 400);
         }
     }
 
@@ -134,11 +161,11 @@ proptest! {
     fn provisioning_claims_parse_or_name_a_field(
         claims in arb_object(&["url", "name", "currencyCode", "contactEmail", "timezoneOffset", "locale", "platform"])
     ) {
-        if let Ok(claims) = serde_json::from_value::<partner_api::ProvisionClaims>(claims) {
-            if let Err(e) = claims.parse() {
-                prop_assert!(e.field.is_some(), "{:?}", e);
-                prop_assert!(e.status.is_client_error());
-            }
+        if let Ok(claims) = serde_json::from_value::<partner_api::ProvisionClaims>(claims)
+            && let Err(e) = claims.parse()
+        {
+            prop_assert!(e.field.is_some(), "{:?}", e);
+            prop_assert!(e.status.is_client_error());
         }
     }
 

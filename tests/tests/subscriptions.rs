@@ -307,7 +307,9 @@ async fn the_whole_lifecycle_from_the_samples() {
         })
     );
     // A range before the activity is empty; a reversed range is refused.
-    let (status, empty) = analytics(&hub, &partner.analytics_key,
+    let (status, empty) = analytics(
+        &hub,
+        &partner.analytics_key,
         CUSTOMER,
         "2023-02-28T22:13:58-05:00",
         "2023-03-08T03:13:55.700Z",
@@ -606,9 +608,18 @@ async fn bad_events_are_parked_for_operators_and_replayable() {
     let (status, _) = analytics(&hub, "ak_nope", "from-nowhere", "2026-01-01", "2026-01-02").await;
     assert_eq!(status, 401);
     // The partner token alone reads nothing: it travels in SSO links.
-    let (status, body) =
-        analytics(&hub, &partner.token, "from-nowhere", "2026-01-01", "2026-01-02").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("invalid_analytics_key")));
+    let (status, body) = analytics(
+        &hub,
+        &partner.token,
+        "from-nowhere",
+        "2026-01-01",
+        "2026-01-02",
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("invalid_analytics_key"))
+    );
     let response = hub
         .http
         .get(hub.url("/api/v0/partners/customers/from-nowhere/analytics?startDate=2026-01-01&endDate=2026-01-02"))
@@ -619,14 +630,18 @@ async fn bad_events_are_parked_for_operators_and_replayable() {
     assert_eq!(response.status().as_u16(), 401);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "missing_analytics_key");
-    let (status, _) = analytics(&hub, &partner.analytics_key,
+    let (status, _) = analytics(
+        &hub,
+        &partner.analytics_key,
         "from-nowhere",
         "2026-01-01",
         "2026-01-02",
     )
     .await;
     assert_eq!(status, 404, "another partner's customer is not found");
-    let (status, body) = analytics(&hub, &other.analytics_key,
+    let (status, body) = analytics(
+        &hub,
+        &other.analytics_key,
         "from-nowhere",
         "yesterday",
         "2026-01-02",
@@ -636,7 +651,8 @@ async fn bad_events_are_parked_for_operators_and_replayable() {
         (status, body["error"]["field"].as_str()),
         (422, Some("startDate"))
     );
-    let (status, body) = analytics(&hub, &other.analytics_key, "from-nowhere", "2026-01-01", "").await;
+    let (status, body) =
+        analytics(&hub, &other.analytics_key, "from-nowhere", "2026-01-01", "").await;
     assert_eq!(
         (status, body["error"]["field"].as_str()),
         (422, Some("endDate"))

@@ -11,7 +11,7 @@ use hub_emulator::Template;
 use hub_tests::{PARTNER_A_KEY, PARTNER_A_PUB, PARTNER_B_KEY, PARTNER_B_PUB, TestHub, sample};
 use serde_json::{Value, json};
 use shared::{
-    domain::{AccountId, AwsAccountId, ExternalId},
+    domain::{AccountId, ExternalId},
     runtime::Failure,
 };
 
@@ -59,29 +59,6 @@ fn internal_rules_take_only_the_hubs_own_events_and_no_bus_policy_admits_others(
     );
 }
 
-/// A partner whose source is bound to `accounts`, with a recorded bus of its own.
-async fn partner(
-    hub: &TestHub,
-    name: &str,
-    public: &str,
-    private: &'static str,
-    accounts: &[&str],
-) -> (hub_tests::TestPartner, String, String) {
-    let partner = hub.register(name, public, private).await;
-    let arn = hub.stand_in.partner_buses.create(name).await.unwrap();
-    let source = format!("partner.{name}");
-    let accounts: Vec<AwsAccountId> = accounts
-        .iter()
-        .map(|a| AwsAccountId::parse(a).unwrap())
-        .collect();
-    hub.stand_in
-        .hub
-        .set_partner_events(partner.id, &source, &arn, &accounts)
-        .await
-        .unwrap();
-    (partner, source, arn)
-}
-
 fn envelope(
     source: &str,
     account: &str,
@@ -99,14 +76,9 @@ fn envelope(
 #[tokio::test(flavor = "multi_thread")]
 async fn a_source_acts_only_from_the_accounts_bound_to_it() {
     let hub = TestHub::start("trust-accounts").await;
-    let (victim, victim_source, _) = partner(
-        &hub,
-        "victim",
-        PARTNER_A_PUB,
-        PARTNER_A_KEY,
-        &["111111111111"],
-    )
-    .await;
+    let (victim, victim_source, _) = hub
+        .event_partner("victim", PARTNER_A_PUB, PARTNER_A_KEY, &["111111111111"])
+        .await;
     let create = sample("subscriptions/create-subscription.json")["detail"].clone();
     let account = AccountId::for_external(
         victim.id,
@@ -211,22 +183,12 @@ async fn a_source_acts_only_from_the_accounts_bound_to_it() {
 async fn forged_hub_events_on_the_ingress_bus_reach_no_hub_rule() {
     let hub = TestHub::start("trust-forged").await;
     // The victim's customer, approved: its keys exist.
-    let (victim, victim_source, _) = partner(
-        &hub,
-        "victim",
-        PARTNER_A_PUB,
-        PARTNER_A_KEY,
-        &["123456789012"],
-    )
-    .await;
-    let (attacker, _, _) = partner(
-        &hub,
-        "attacker",
-        PARTNER_B_PUB,
-        PARTNER_B_KEY,
-        &["123456789012"],
-    )
-    .await;
+    let (victim, victim_source, _) = hub
+        .event_partner("victim", PARTNER_A_PUB, PARTNER_A_KEY, &["123456789012"])
+        .await;
+    let (attacker, _, _) = hub
+        .event_partner("attacker", PARTNER_B_PUB, PARTNER_B_KEY, &["123456789012"])
+        .await;
     let events = aws_sdk_eventbridge::Client::new(&hub.stand_in.sdk);
     let ingress = hub.stand_in.hub.config.ingress_bus_name.clone().unwrap();
     hub.put_partner_event(

@@ -8,8 +8,12 @@ use std::sync::Arc;
 
 use axum::{Json, Router, extract::State, http::StatusCode, routing::post};
 use shared::{
-    Hub, clock,
-    http::{AnyJson, ApiError, auth::PartnerAuth, with_fallbacks},
+    Hub,
+    http::{
+        AnyJson, ApiError,
+        auth::{PartnerAuth, verified_claims},
+        with_fallbacks,
+    },
     runtime::Function,
     signed_payload::claims_into,
 };
@@ -36,9 +40,7 @@ async fn provision_domain(
     body: Result<AnyJson<SignedBody>, ApiError>,
 ) -> Result<(StatusCode, Json<DomainResponse>), ApiError> {
     let AnyJson(body) = body?;
-    let claims = hub
-        .payloads
-        .verify(&body.jwt()?, &partner.keys, clock::now())?;
+    let claims = verified_claims(&hub, &partner, &body.jwt()?).await?;
     let claims: ProvisionClaims = claims_into(claims).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

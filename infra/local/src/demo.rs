@@ -60,7 +60,12 @@ pub async fn seed(
             let private = RsaPrivateKey::from_pkcs1_pem(&p.private_key_pem)
                 .map_err(|e| StandInError::Demo(e.to_string()))?;
             let (private_pem, public_pem) = key_pair_pems(&private)?;
-            (private_pem, public_pem, Some(p.partner_token), Some(p.analytics_key))
+            (
+                private_pem,
+                public_pem,
+                Some(p.partner_token),
+                Some(p.analytics_key),
+            )
         }
         _ => {
             let (private_pem, public_pem) = generate_key_pair(2048)?;

@@ -416,6 +416,7 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
     );
     let mut stop = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let server = axum::serve(listener, app).with_graceful_shutdown(async move {
             let _ = stop.changed().await;
         });

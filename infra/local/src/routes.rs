@@ -2,11 +2,19 @@
 
 use std::collections::BTreeMap;
 
+use std::net::SocketAddr;
+
 use axum::{
     Router,
-    extract::Request,
+    extract::{ConnectInfo, Request},
     response::IntoResponse,
     routing::{MethodFilter, MethodRouter, any},
+};
+use lambda_http::{
+    aws_lambda_events::apigw::{
+        ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+    },
+    request::RequestContext,
 };
 use tower::ServiceExt;
 
@@ -50,17 +58,50 @@ pub struct BoundRoute {
     pub target: Router,
 }
 
+/// Stand-in only: lets a local client (the attack suite) play several callers. API
+/// Gateway takes `sourceIp` from the connection and the functions never read a header
+/// for it; this one is removed before the request reaches a function.
+pub const LOCAL_SOURCE_IP_HEADER: &str = "x-local-source-ip";
+
+/// The request context API Gateway gives Lambda (what `lambda_http` puts in the
+/// request's extensions): the route key, the `$default` stage, a request id and the
+/// caller's address.
+fn request_context(route_key: &str, source_ip: String) -> RequestContext {
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.source_ip = Some(source_ip);
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.route_key = Some(route_key.to_owned());
+    context.stage = Some("$default".to_owned());
+    context.request_id = Some(shared::secrets::random_hex16());
+    context.http = http;
+    RequestContext::ApiGatewayV2(context)
+}
+
 pub fn build(routes: Vec<BoundRoute>) -> Result<Router, StandInError> {
     let mut by_path: BTreeMap<String, MethodRouter> = BTreeMap::new();
     for route in routes {
         let target = route.target;
+        let route_key = format!("{} {}", route.method, route.path);
         let forward = move |request: Request| {
             let target = target.clone();
+            let route_key = route_key.clone();
             async move {
                 // A fresh request, as API Gateway hands Lambda one: the outer router's
                 // matched path and parameters must not leak into the function's router.
                 let (mut parts, body) = request.into_parts();
+                let peer = parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|ConnectInfo(addr)| addr.ip().to_string());
+                let chosen = parts
+                    .headers
+                    .remove(LOCAL_SOURCE_IP_HEADER)
+                    .and_then(|v| v.to_str().ok().map(str::to_owned));
+                let source_ip = chosen.or(peer).unwrap_or_else(|| "127.0.0.1".to_owned());
                 parts.extensions = Default::default();
+                parts
+                    .extensions
+                    .insert(request_context(&route_key, source_ip));
                 target
                     .oneshot(Request::from_parts(parts, body))
                     .await

@@ -16,9 +16,70 @@ use axum::{
 
 use super::ApiError;
 use crate::{
-    Hub,
+    Hub, clock,
     partners::{Partner, PartnerError, PartnerKind},
+    signed_payload::PayloadError,
+    throttle::Scope,
 };
+
+/// The caller's address as API Gateway saw it: `requestContext.http.sourceIp`, which
+/// `lambda_http` puts in the request's extensions (the stand-in puts the same there).
+/// Never `X-Forwarded-For`, which the caller writes.
+pub fn source_ip(parts: &Parts) -> String {
+    match parts
+        .extensions
+        .get::<lambda_http::request::RequestContext>()
+    {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.clone(),
+        _ => None,
+    }
+    .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Runs an authentication throttled per source IP: refused at once (429) while the IP
+/// is blocked, and every 401 counted as a failure.
+async fn throttled<T>(
+    hub: &Hub,
+    parts: &Parts,
+    auth: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    let scope = Scope::SourceIp(source_ip(parts));
+    let now = clock::now();
+    if let Some(wait) = hub.throttle.blocked(&scope, now) {
+        return Err(ApiError::too_many_failures(wait));
+    }
+    match auth.await {
+        Err(e) if e.status == StatusCode::UNAUTHORIZED => {
+            match hub.throttle.failed(&scope, now).await {
+                Some(wait) => Err(ApiError::too_many_failures(wait)),
+                None => Err(e),
+            }
+        }
+        other => other,
+    }
+}
+
+/// A partner's signed payload, verified with its keys: its claims. Bad signatures are
+/// counted per partner (its token was right, so someone holds it): past the limit the
+/// partner's payloads get 429 until the window ends.
+pub async fn verified_claims(
+    hub: &Hub,
+    partner: &Partner,
+    jwt: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    let scope = Scope::PartnerSignatures(partner.id.to_string());
+    let now = clock::now();
+    if let Some(wait) = hub.throttle.blocked(&scope, now) {
+        return Err(ApiError::too_many_failures(wait));
+    }
+    match hub.payloads.verify(jwt, &partner.keys, now) {
+        Err(PayloadError::BadSignature) => match hub.throttle.failed(&scope, now).await {
+            Some(wait) => Err(ApiError::too_many_failures(wait)),
+            None => Err(PayloadError::BadSignature.into()),
+        },
+        other => Ok(other?),
+    }
+}
 
 /// The header that carries a partner's token (signed-payload contract).
 pub const PARTNER_TOKEN_HEADER: &str = "x-rlv-partner-token";
@@ -45,11 +106,13 @@ impl FromRequestParts<Arc<Hub>> for PartnerAuth {
             .get(PARTNER_TOKEN_HEADER)
             .and_then(|v| v.to_str().ok())
             .or_else(|| bearer_token(&parts.headers));
-        let partner = hub
-            .partners
-            .authenticate_kind(token, PartnerKind::Integrator)
-            .await?;
-        Ok(Self(partner))
+        let auth = async {
+            Ok(hub
+                .partners
+                .authenticate_kind(token, PartnerKind::Integrator)
+                .await?)
+        };
+        throttled(hub, parts, auth).await.map(Self)
     }
 }
 
@@ -67,11 +130,9 @@ impl FromRequestParts<Arc<Hub>> for AnalyticsAuth {
             .headers
             .get(ANALYTICS_KEY_HEADER)
             .and_then(|v| v.to_str().ok());
-        let partner = hub
-            .partners
-            .authenticate_analytics(key)
-            .await
-            .map_err(|e| match e {
+        let auth = hub.partners.authenticate_analytics(key);
+        let auth = async {
+            auth.await.map_err(|e| match e {
                 PartnerError::MissingAnalyticsKey => ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "missing_analytics_key",
@@ -86,8 +147,9 @@ impl FromRequestParts<Arc<Hub>> for AnalyticsAuth {
                 )
                 .with_field(ANALYTICS_KEY_HEADER),
                 other => other.into(),
-            })?;
-        Ok(Self(partner))
+            })
+        };
+        throttled(hub, parts, auth).await.map(Self)
     }
 }
 
@@ -98,11 +160,11 @@ impl FromRequestParts<Arc<Hub>> for MarketplaceAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, hub: &Arc<Hub>) -> Result<Self, ApiError> {
-        let partner = hub
+        let auth = hub
             .partners
-            .authenticate_kind(bearer_token(&parts.headers), PartnerKind::Marketplace)
-            .await
-            .map_err(|e| match e {
+            .authenticate_kind(bearer_token(&parts.headers), PartnerKind::Marketplace);
+        let auth = async {
+            auth.await.map_err(|e| match e {
                 PartnerError::MissingToken => ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "missing_marketplace_key",
@@ -116,8 +178,9 @@ impl FromRequestParts<Arc<Hub>> for MarketplaceAuth {
                 )
                 .with_field("Authorization"),
                 other => other.into(),
-            })?;
-        Ok(Self(partner))
+            })
+        };
+        throttled(hub, parts, auth).await.map(Self)
     }
 }
 

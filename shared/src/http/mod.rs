@@ -31,6 +31,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Sent as `Retry-After` (whole seconds).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 #[derive(Serialize)]
@@ -52,7 +54,22 @@ impl ApiError {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
+    }
+
+    /// Too many failures: 429 with `Retry-After`.
+    pub fn too_many_failures(wait: std::time::Duration) -> Self {
+        let mut err = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_failures",
+            format!(
+                "too many failed attempts; retry in {} seconds",
+                wait.as_secs().max(1)
+            ),
+        );
+        err.retry_after = Some(wait);
+        err
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -110,7 +127,14 @@ impl IntoResponse for ApiError {
                 field: self.field.as_deref(),
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(wait) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(wait.as_secs().max(1)),
+            );
+        }
+        response
     }
 }
 

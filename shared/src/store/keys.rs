@@ -22,6 +22,7 @@
 //! | dead letters                              | `PK=DEADLETTER`, `SK=<at>#<id>`                              |
 //! | an outbound delivery by message id        | `PK=DELIVERY#<id>`, `SK=DELIVERY`, due `DELIVERY` while pending |
 //! | failed deliveries (for operators)         | GSI1 `GSI1PK=DELIVERIES#FAILED`, `GSI1SK=<at>#<id>`          |
+//! | failures in a window (throttling)         | `PK=THROTTLE#<scope>#<window start>`, `SK=THROTTLE`, TTL     |
 //! | work that is due, by kind                 | sparse `DueIndex`: `DuePK=<kind>`, `DueAt<=now`              |
 //!
 //! Due work (outbox, cleanups, suspensions) is found through the sparse `DueIndex`,
@@ -140,6 +141,11 @@ pub fn delivery(id: &str) -> Keys {
     Keys::new(format!("DELIVERY#{id}"), "DELIVERY")
 }
 
+/// A failure counter of one fixed window (`window_start` in unix seconds).
+pub fn throttle(scope: &str, window_start: i64) -> Keys {
+    Keys::new(format!("THROTTLE#{scope}#{window_start}"), "THROTTLE")
+}
+
 pub const FAILED_DELIVERIES_GSI1PK: &str = "DELIVERIES#FAILED";
 
 pub const DEAD_LETTER_PK: &str = "DEADLETTER";
@@ -239,6 +245,7 @@ pub const FAMILIES: &[KeyFamily] = &[
     family("dead letter", DEAD_LETTER_PK, "", Cleanup::NotAccountData),
     // Delivered ones expire; failed ones stay for operators (not account data).
     family("delivery", "DELIVERY#", "DELIVERY", Cleanup::NotAccountData),
+    family("failure counter", "THROTTLE#", "THROTTLE", Cleanup::Expires),
 ];
 
 /// The family an item belongs to, by its keys.
@@ -258,6 +265,7 @@ mod tests {
         let keys = [
             partner(PartnerId::random()),
             partner_source("partner.a"),
+            throttle("IP#127.0.0.1", 1_800_000_000),
             account_keys_sample(account),
             subscription(account, SubscriptionId::for_plan(account)),
             profile(account),

@@ -19,7 +19,7 @@ use std::{
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
-pub use resources::{LocalResources, Physical};
+pub use resources::{ACCOUNT, LocalResources, Physical};
 pub use template::Template;
 
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,8 @@ use yaml_serde::Value;
 
 use crate::{EmulatorError, template::Template};
 
-const ACCOUNT: &str = "123456789012";
+/// The account moto stamps on every event (the stand-in's own account).
+pub const ACCOUNT: &str = "123456789012";
 const REGION: &str = "us-east-1";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
