@@ -74,14 +74,22 @@ pub struct TestHub {
 impl TestHub {
     /// A stand-in of its own (own resources, free port) on the process's emulator.
     pub async fn start(label: &str) -> Self {
+        Self::start_with(label, &[]).await
+    }
+
+    /// A stand-in deployed with template parameters.
+    pub async fn start_with(label: &str, parameters: &[(&str, &str)]) -> Self {
         let prefix = format!(
             "{label}-{}",
             shared::secrets::random_hex16().get(..8).unwrap_or("x")
         );
         let emulator = hub_local::start_emulator(true).await.expect("emulator");
-        let stand_in = hub_local::start(Options::for_tests(&prefix), emulator)
-            .await
-            .expect("stand-in");
+        let mut options = Options::for_tests(&prefix);
+        options.parameters = parameters
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let stand_in = hub_local::start(options, emulator).await.expect("stand-in");
         Self {
             stand_in,
             http: reqwest::Client::new(),

@@ -61,6 +61,8 @@ pub struct Options {
     /// sends them to their URLs).
     pub record_outbound: bool,
     pub template_path: PathBuf,
+    /// Template parameters to deploy with (as `sam deploy --parameter-overrides`).
+    pub parameters: HashMap<String, String>,
 }
 
 impl Options {
@@ -94,6 +96,7 @@ impl Options {
                 .unwrap_or(true),
             record_outbound: std::env::var("HUB_OUTBOUND").map_or(true, |v| v != "real"),
             template_path: root.join("infra/template.yaml"),
+            parameters: HashMap::new(),
         })
     }
 
@@ -106,6 +109,7 @@ impl Options {
             run_timers: false,
             record_outbound: true,
             template_path: hub_emulator::project_root().join("infra/template.yaml"),
+            parameters: HashMap::new(),
         }
     }
 }
@@ -237,8 +241,8 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
     // than DynamoDB would answer it: a longer operation timeout than AWS's default.
     resources
         .parameters
-        .entry("AwsTimeoutSeconds".to_owned())
-        .or_insert_with(|| "30".to_owned());
+        .insert("AwsTimeoutSeconds".to_owned(), "30".to_owned());
+    resources.parameters.extend(options.parameters.clone());
     let lookup = |id: &str, attr: Option<&str>| resources.lookup(id, attr);
 
     let definitions = template

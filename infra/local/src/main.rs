@@ -25,14 +25,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(file) = demo_file {
         println!(
-            "  demo partner: {} (token, private key, base URL)",
+            "  demo partner: {} (partner_token, analytics_key, private_key_pem, base_url)",
             file.display()
         );
+        // Where the keys are, never the keys: terminals get recorded and shared.
         println!(
-            "  demo marketplace: {} (POST {} with Authorization: Bearer {})",
+            "  demo marketplace: {} (POST {} with Authorization: Bearer <its token>)",
             file.with_file_name("demo-marketplace.json").display(),
             stand_in.demo_marketplace.callback_url,
-            stand_in.demo_marketplace.token
         );
         let env_file = file.with_file_name("local.env");
         std::fs::write(&env_file, stand_in.env_lines())?;
@@ -42,8 +42,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     println!(
-        "  demo partner's events: source {} on the hub's bus; answers recorded at {}/_local/partner-buses/demo/events",
+        "  demo partner's events: source {} on the ingress bus ({}); answers recorded at {}/_local/partner-buses/demo/events",
         hub_local::DEMO_EVENT_SOURCE,
+        stand_in
+            .hub
+            .config
+            .ingress_bus_name
+            .as_deref()
+            .unwrap_or("none"),
         stand_in.base_url
     );
     println!("Ctrl-C stops everything.");

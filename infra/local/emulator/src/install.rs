@@ -1,5 +1,7 @@
-//! Installs moto into `.hub/` at the version pinned in `infra/local/requirements.txt`,
-//! once, under a file lock (parallel test binaries may ask at the same time).
+//! Installs the Python tools the hub runs locally into `.hub/` at the versions pinned in
+//! the repository (moto in `infra/local/requirements.txt`, schemathesis in
+//! `tests/schemathesis/requirements.txt`), once, under a file lock (parallel test
+//! binaries may ask at the same time).
 
 use std::{
     fs::File,
@@ -9,26 +11,37 @@ use std::{
 
 use crate::EmulatorError;
 
-/// How to run the Python that has moto.
+/// How to run the Python that has the tool.
 pub struct Python {
     pub program: PathBuf,
     pub env: Vec<(String, String)>,
 }
 
 pub fn ensure_moto(root: &Path) -> Result<Python, EmulatorError> {
+    ensure_python_tool(root, "moto", "infra/local/requirements.txt")
+}
+
+/// Installs the requirements file `requirements` (relative to `root`) into
+/// `.hub/<name>-venv` (or `.hub/<name>-pkgs` where `venv` is unavailable) unless that
+/// exact file is installed already.
+pub fn ensure_python_tool(
+    root: &Path,
+    name: &str,
+    requirements: &str,
+) -> Result<Python, EmulatorError> {
     let hub = root.join(".hub");
     std::fs::create_dir_all(&hub).map_err(|e| EmulatorError::Install(e.to_string()))?;
-    let requirements_path = root.join("infra/local/requirements.txt");
+    let requirements_path = root.join(requirements);
     let requirements = std::fs::read_to_string(&requirements_path)
         .map_err(|e| EmulatorError::Install(format!("{}: {e}", requirements_path.display())))?;
-    let lock = File::create(hub.join("moto-install.lock"))
+    let lock = File::create(hub.join(format!("{name}-install.lock")))
         .map_err(|e| EmulatorError::Install(e.to_string()))?;
     lock.lock()
         .map_err(|e| EmulatorError::Install(e.to_string()))?;
 
-    let venv = hub.join("moto-venv");
+    let venv = hub.join(format!("{name}-venv"));
     let venv_python = venv.join("bin/python");
-    let pkgs = hub.join("moto-pkgs");
+    let pkgs = hub.join(format!("{name}-pkgs"));
     let venv_marker = venv.join(".requirements");
     let pkgs_marker = pkgs.join(".requirements");
     let installed =
@@ -45,7 +58,7 @@ pub fn ensure_moto(root: &Path) -> Result<Python, EmulatorError> {
     }
 
     eprintln!(
-        "hub: installing the AWS emulator (moto) into {} (first run only)...",
+        "hub: installing {name} into {} (first run only)...",
         hub.display()
     );
     let _ = std::fs::remove_dir_all(&venv);

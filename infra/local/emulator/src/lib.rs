@@ -6,6 +6,7 @@
 //! Set `HUB_AWS_ENDPOINT` to use an emulator that is already running instead.
 
 mod install;
+pub use install::{Python, ensure_python_tool};
 pub mod resources;
 pub mod template;
 

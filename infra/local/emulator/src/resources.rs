@@ -78,11 +78,9 @@ impl LocalResources {
             prefix: prefix.to_owned(),
             ..Self::default()
         };
-        for name in ["Stage", "MaxPayloadLifetimeSeconds", "LogRetentionDays"] {
-            if let Some(value) = template.parameter_default(name) {
-                resources.parameters.insert(name.to_owned(), value);
-            }
-        }
+        // Every parameter at its default, as a deploy without overrides; the stand-in
+        // overrides some (PublicBaseUrl) and tests may override others.
+        resources.parameters.extend(template.parameter_defaults());
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         for (id, props) in template.resources_of_type("AWS::DynamoDB::Table") {
             let name = format!("{prefix}-{id}");

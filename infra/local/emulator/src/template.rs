@@ -100,6 +100,20 @@ impl Template {
     }
 
     /// A parameter's default value.
+    /// Every parameter that has a default, with it (as a deploy without overrides).
+    pub fn parameter_defaults(&self) -> Vec<(String, String)> {
+        self.root
+            .get("Parameters")
+            .and_then(Value::as_mapping)
+            .into_iter()
+            .flatten()
+            .filter_map(|(name, _)| {
+                let name = name.as_str()?;
+                Some((name.to_owned(), self.parameter_default(name)?))
+            })
+            .collect()
+    }
+
     pub fn parameter_default(&self, name: &str) -> Option<String> {
         let default = self.root.get("Parameters")?.get(name)?.get("Default")?;
         scalar_string(default)
