@@ -92,6 +92,26 @@ impl Hub {
         Ok(route)
     }
 
+    /// Unbinds a partner's EventBridge side and removes its statement from the ingress
+    /// bus's policy (`hub-admin remove-events`, and when a partner leaves).
+    pub async fn remove_partner_events(
+        &self,
+        partner: crate::domain::PartnerId,
+    ) -> Result<Option<String>, String> {
+        let removed = self
+            .partners
+            .remove_event_route(partner)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(ingress) = self.config.ingress_bus_name.as_deref() {
+            crate::ingress::IngressBus::new(self.outbox.publisher.client(), ingress)
+                .revoke(partner)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(removed)
+    }
+
     /// The bus events with this source arrive on: the hub's own for `partner-hub`, the
     /// ingress bus for partners'.
     pub fn bus_for_source(&self, source: &str) -> Option<EventPublisher> {

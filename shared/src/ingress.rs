@@ -112,6 +112,28 @@ impl IngressBus {
             .map_err(|e| sdk_error(aws_sdk_eventbridge::error::DisplayErrorContext(e)))?;
         Ok(policy)
     }
+
+    /// Removes the partner's statement: its accounts may no longer put events here.
+    pub async fn revoke(&self, partner: PartnerId) -> Result<(), EventError> {
+        let (_, policy) = self.describe().await?;
+        let sid = statement_id(partner);
+        let admitted = policy
+            .as_deref()
+            .and_then(|p| serde_json::from_str::<Value>(p).ok())
+            .and_then(|p| p.get("Statement").and_then(Value::as_array).cloned())
+            .is_some_and(|statements| statements.iter().any(|s| s["Sid"] == sid.as_str()));
+        if !admitted {
+            return Ok(());
+        }
+        self.client
+            .remove_permission()
+            .event_bus_name(&self.name)
+            .statement_id(sid)
+            .send()
+            .await
+            .map_err(|e| sdk_error(aws_sdk_eventbridge::error::DisplayErrorContext(e)))?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -290,6 +290,26 @@ impl Partners {
         Ok(Planned::new(tx, route))
     }
 
+    /// Unbinds the partner's EventBridge side: its source acts for no one any more (its
+    /// events are parked as unregistered). Returns the source it had, if any.
+    pub async fn remove_event_route(&self, id: PartnerId) -> Result<Option<String>, PartnerError> {
+        self.uow
+            .apply(|| async {
+                let mut partner = self
+                    .get(id)
+                    .await?
+                    .ok_or(PartnerError::UnknownPartner(id))?;
+                let mut tx = Tx::new();
+                let removed = partner.event_route.take().map(|route| route.source);
+                if let Some(source) = &removed {
+                    tx.delete(keys::partner_source(source));
+                    tx.put(&partner)?;
+                }
+                Ok(Planned::new(tx, removed))
+            })
+            .await
+    }
+
     /// The partner whose events carry this `source`.
     pub async fn route_for_source(
         &self,

@@ -249,3 +249,45 @@ async fn forged_hub_events_on_the_ingress_bus_reach_no_hub_rule() {
     }
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn removing_a_partners_events_releases_its_source_and_its_statement() {
+    let hub = TestHub::start("trust-remove").await;
+    let (partner, source, _) = hub
+        .event_partner("leaving", PARTNER_A_PUB, PARTNER_A_KEY, &["111111111111"])
+        .await;
+    let ingress = shared::ingress::IngressBus::new(
+        aws_sdk_eventbridge::Client::new(&hub.stand_in.sdk),
+        hub.stand_in.hub.config.ingress_bus_name.clone().unwrap(),
+    );
+    let sid = shared::ingress::statement_id(partner.id);
+    let (_, policy) = ingress.describe().await.unwrap();
+    assert!(policy.unwrap_or_default().contains(&sid));
+
+    let removed = hub
+        .stand_in
+        .hub
+        .remove_partner_events(partner.id)
+        .await
+        .unwrap();
+    assert_eq!(removed.as_deref(), Some(source.as_str()));
+    let (_, policy) = ingress.describe().await.unwrap();
+    assert!(!policy.unwrap_or_default().contains(&sid), "statement left");
+    // Its events act for no one now.
+    let create = sample("subscriptions/create-subscription.json")["detail"].clone();
+    let event = envelope(&source, "111111111111", "Create Subscription", create);
+    assert!(matches!(
+        subscription_events::handle(&hub.stand_in.hub, event).await,
+        Err(Failure::Park(_))
+    ));
+    // Removing again changes nothing.
+    assert_eq!(
+        hub.stand_in
+            .hub
+            .remove_partner_events(partner.id)
+            .await
+            .unwrap(),
+        None
+    );
+    hub.stop().await;
+}

@@ -59,6 +59,12 @@ enum Command {
         #[arg(long)]
         kid: String,
     },
+    /// Unbinds the partner's EventBridge side: its source is released, and its
+    /// statement leaves the ingress bus's policy (its accounts may no longer put events).
+    RemoveEvents {
+        #[arg(long)]
+        partner: String,
+    },
     /// Issues the partner's analytics key (sent as `x-rlv-analytics-key` to read
     /// analytics); prints it once. Issuing again replaces the old key at once.
     IssueAnalyticsKey {
@@ -235,6 +241,12 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
                 .remove_key(PartnerId::parse(&partner)?, &kid)
                 .await?;
             json!({"partnerId": partner, "removed": kid})
+        }
+        Command::RemoveEvents { partner } => {
+            let removed = hub
+                .remove_partner_events(PartnerId::parse(&partner)?)
+                .await?;
+            json!({"partnerId": partner, "removedSource": removed})
         }
         Command::IssueAnalyticsKey { partner } => {
             let key = hub
