@@ -32,8 +32,9 @@ pub struct Config {
     /// Skip manual QA: a new subscription is approved and answered at once (`AUTO_APPROVE`).
     pub auto_approve: bool,
     /// Where the hub's public routes are served (`PUBLIC_BASE_URL`): installation snippets
-    /// load the widget script from here.
-    pub public_base_url: String,
+    /// load the widget script from here. Only partner-notifier needs it (the template
+    /// gives it the API's URL when the `PublicBaseUrl` parameter is empty).
+    pub public_base_url: Option<String>,
     /// The stand-in's recorder of outbound calls (`OUTBOUND_RECORDER_URL`); never set on
     /// AWS, where calls go to their URLs.
     pub outbound_recorder_url: Option<String>,
@@ -160,8 +161,7 @@ impl Config {
             },
             public_base_url: get("PUBLIC_BASE_URL")
                 .map(|v| v.trim().trim_end_matches('/').to_owned())
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| "http://127.0.0.1:3000".to_owned()),
+                .filter(|v| !v.is_empty()),
             outbound_recorder_url: get("OUTBOUND_RECORDER_URL")
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty()),
@@ -223,7 +223,7 @@ mod tests {
             config.tier_catalog.products("growth").unwrap(),
             ["widget", "search"]
         );
-        assert_eq!(config.public_base_url, "http://127.0.0.1:3000");
+        assert_eq!(config.public_base_url, None);
         let mut with = base.to_vec();
         with.extend([
             ("AUTO_APPROVE", "true"),
@@ -233,7 +233,10 @@ mod tests {
         let config = Config::from_lookup(lookup(&with)).unwrap();
         assert!(config.auto_approve);
         assert!(config.tier_catalog.products("growth").is_none());
-        assert_eq!(config.public_base_url, "https://hub.example.com");
+        assert_eq!(
+            config.public_base_url.as_deref(),
+            Some("https://hub.example.com")
+        );
         let mut bad = base.to_vec();
         bad.push(("AUTO_APPROVE", "yes"));
         assert!(

@@ -52,6 +52,7 @@ impl DeadLetters {
         };
         tracing::warn!(handler, reason, id = %letter.id, "event parked as dead letter");
         self.table.put_new(&letter).await?;
+        crate::metrics::count(crate::metrics::DEAD_LETTERS_PARKED, handler);
         Ok(letter)
     }
 

@@ -15,6 +15,7 @@ pub mod http;
 pub mod hub;
 pub mod ingress;
 pub mod marketplace;
+pub mod metrics;
 #[cfg(feature = "outbound")]
 pub mod outbound;
 pub mod partners;

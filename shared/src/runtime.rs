@@ -222,8 +222,11 @@ pub async fn serve_events(function: Function) -> Result<(), Error> {
     };
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| {
+            use tracing::Instrument as _;
             let invoke = invoke.clone();
-            async move { invoke(event.payload).await.map_err(Error::from) }
+            // Every log line of the invocation carries Lambda's request id.
+            let span = tracing::info_span!("invocation", request_id = %event.context.request_id);
+            async move { invoke(event.payload).await.map_err(Error::from) }.instrument(span)
         },
     ))
     .await

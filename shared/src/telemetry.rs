@@ -36,7 +36,9 @@ fn subscriber(filter: Targets, on_lambda: bool) -> Box<dyn Subscriber + Send + S
     if on_lambda {
         Box::new(
             fmt.json()
-                .with_current_span(false)
+                // The request or invocation span: its request id on every line.
+                .with_current_span(true)
+                .with_span_list(false)
                 .with_ansi(false)
                 .without_time() // CloudWatch stamps every line already
                 .finish()

@@ -18,7 +18,18 @@ pub use wire::{READY_FOR_INSTALLATION, ReadyForInstallation};
 pub const NAME: &str = "partner-notifier";
 
 pub fn function() -> Function {
-    Function::event(NAME, |hub, event| Box::pin(handle(hub, event)))
+    Function::event_with(NAME, public_base_url, |hub, base, event| {
+        Box::pin(handle(hub, base, event))
+    })
+}
+
+/// Where the snippets load the widget from: required, so a stack without it fails at
+/// init instead of sending partners snippets that point nowhere.
+fn public_base_url(hub: &Hub) -> Result<String, String> {
+    hub.config
+        .public_base_url
+        .clone()
+        .ok_or_else(|| "PUBLIC_BASE_URL is not set: where do the snippets load from?".to_owned())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -27,7 +38,11 @@ pub enum Notified {
     Ignored,
 }
 
-pub async fn handle(hub: &Hub, event: EventBridgeEvent<HubEvent>) -> Result<Notified, Failure> {
+pub async fn handle(
+    hub: &Hub,
+    public_base_url: &str,
+    event: EventBridgeEvent<HubEvent>,
+) -> Result<Notified, Failure> {
     let retry = |e: &dyn std::fmt::Display| Failure::Retry(e.to_string());
     let detail = event.detail;
     let EventPayload::InstallationReady(_) = detail.payload else {
@@ -63,7 +78,7 @@ pub async fn handle(hub: &Hub, event: EventBridgeEvent<HubEvent>) -> Result<Noti
         .ok_or_else(|| {
             Failure::Park(format!("partner {partner_id} has no registered event bus"))
         })?;
-    let ready = ReadyForInstallation::for_plan(&plan, &hub.config.public_base_url);
+    let ready = ReadyForInstallation::for_plan(&plan, public_base_url);
     let detail = serde_json::to_string(&ready).map_err(|e| retry(&e))?;
     EventPublisher::new(hub.outbox.publisher.client(), &route.bus_arn)
         .put_one(HUB_EVENT_SOURCE, READY_FOR_INSTALLATION, &detail)

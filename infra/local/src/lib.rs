@@ -243,7 +243,11 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         .parameters
         .insert("AwsTimeoutSeconds".to_owned(), "30".to_owned());
     resources.parameters.extend(options.parameters.clone());
-    let lookup = |id: &str, attr: Option<&str>| resources.lookup(id, attr);
+    let conditions = template.conditions(&|id, attr| resources.lookup(id, attr));
+    let lookup = |id: &str, attr: Option<&str>| match id.strip_prefix("Condition::") {
+        Some(name) => conditions.get(name).map(bool::to_string),
+        None => resources.lookup(id, attr),
+    };
 
     let definitions = template
         .functions()

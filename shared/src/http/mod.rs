@@ -338,12 +338,38 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// - a panic in a handler is logged and answered with the JSON 500, and the next request
 ///   is served as usual (the release profile unwinds so that this can catch it);
 /// - a body over [`MAX_BODY_BYTES`] is a JSON 413;
-/// - any error axum answers in plain text gets the hub's JSON error body.
+/// - any error axum answers in plain text gets the hub's JSON error body;
+/// - every log line of the request carries its request id and route key (never the
+///   path: the signed-payload contract's SSO links carry secrets in it).
 pub fn edge(router: axum::Router) -> axum::Router {
     router
         .layer(axum::middleware::map_response(json_error_bodies))
+        .layer(axum::middleware::from_fn(request_span))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
+}
+
+async fn request_span(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use tracing::Instrument as _;
+    let api = match request
+        .extensions()
+        .get::<lambda_http::request::RequestContext>()
+    {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => {
+            (ctx.request_id.clone(), ctx.route_key.clone())
+        }
+        _ => (None, None),
+    };
+    let lambda = request
+        .extensions()
+        .get::<lambda_http::Context>()
+        .map(|ctx| ctx.request_id.clone());
+    let span = tracing::info_span!(
+        "request",
+        request_id = lambda.or(api.0).unwrap_or_default(),
+        route = api.1.unwrap_or_default(),
+    );
+    next.run(request).instrument(span).await
 }
 
 fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {

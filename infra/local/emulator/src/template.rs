@@ -80,6 +80,11 @@ impl Template {
         })
     }
 
+    /// The whole template, for checks the typed accessors do not cover.
+    pub fn root(&self) -> &Value {
+        &self.root
+    }
+
     fn resources(&self) -> impl Iterator<Item = (&str, &Value)> {
         self.root
             .get("Resources")
@@ -100,6 +105,31 @@ impl Template {
     }
 
     /// A parameter's default value.
+    /// Every condition of the template, evaluated with `lookup` (`!Equals`, `!Not`,
+    /// `!And`, `!Or`, `!Condition`); one the stand-in cannot evaluate is left out.
+    pub fn conditions(
+        &self,
+        lookup: &dyn Fn(&str, Option<&str>) -> Option<String>,
+    ) -> BTreeMap<String, bool> {
+        let Some(conditions) = self.root.get("Conditions").and_then(Value::as_mapping) else {
+            return BTreeMap::new();
+        };
+        let mut known = BTreeMap::new();
+        // Conditions may name earlier ones: evaluate until nothing changes.
+        for _ in 0..conditions.len() {
+            for (name, value) in conditions {
+                let Some(name) = name.as_str() else { continue };
+                if known.contains_key(name) {
+                    continue;
+                }
+                if let Some(holds) = evaluate_condition(value, lookup, &known) {
+                    known.insert(name.to_owned(), holds);
+                }
+            }
+        }
+        known
+    }
+
     /// Every parameter that has a default, with it (as a deploy without overrides).
     pub fn parameter_defaults(&self) -> Vec<(String, String)> {
         self.root
@@ -227,7 +257,36 @@ fn scalar_string(value: &Value) -> Option<String> {
     }
 }
 
-/// Resolves a template value (plain, `!Ref`, `!GetAtt X.Attr`, `!Sub`) to a string.
+fn evaluate_condition(
+    value: &Value,
+    lookup: &dyn Fn(&str, Option<&str>) -> Option<String>,
+    known: &BTreeMap<String, bool>,
+) -> Option<bool> {
+    let Value::Tagged(tagged) = value else {
+        return None;
+    };
+    let args = || tagged.value.as_sequence();
+    let each = || -> Option<Vec<bool>> {
+        args()?
+            .iter()
+            .map(|a| evaluate_condition(a, lookup, known))
+            .collect()
+    };
+    match tagged.tag.to_string().trim_start_matches('!') {
+        "Equals" => {
+            let args = args()?;
+            Some(resolve(args.first()?, lookup)? == resolve(args.get(1)?, lookup)?)
+        }
+        "Not" => Some(!evaluate_condition(args()?.first()?, lookup, known)?),
+        "And" => Some(each()?.into_iter().all(|b| b)),
+        "Or" => Some(each()?.into_iter().any(|b| b)),
+        "Condition" => known.get(tagged.value.as_str()?).copied(),
+        _ => None,
+    }
+}
+
+/// Resolves a template value (plain, `!Ref`, `!GetAtt X.Attr`, `!Sub`, `!Join`, `!If`)
+/// to a string.
 pub fn resolve(
     value: &Value,
     lookup: &dyn Fn(&str, Option<&str>) -> Option<String>,
@@ -243,6 +302,25 @@ pub fn resolve(
         "GetAtt" => {
             let (id, attr) = tagged.value.as_str()?.split_once('.')?;
             lookup(id, Some(attr))
+        }
+        // `!If [Condition, a, b]`: conditions are looked up as `Condition::<name>`
+        // ("true"/"false", see [`Template::conditions`]).
+        "If" => {
+            let args = tagged.value.as_sequence()?;
+            let holds = lookup(&format!("Condition::{}", args.first()?.as_str()?), None)?;
+            resolve(args.get(if holds == "true" { 1 } else { 2 })?, lookup)
+        }
+        "Join" => {
+            let args = tagged.value.as_sequence()?;
+            let separator = args.first()?.as_str()?;
+            let parts: Vec<String> = match args.get(1)? {
+                Value::Sequence(items) => items
+                    .iter()
+                    .map(|item| resolve(item, lookup))
+                    .collect::<Option<_>>()?,
+                other => vec![resolve(other, lookup)?],
+            };
+            Some(parts.join(separator))
         }
         "Sub" => {
             let mut text = tagged.value.as_str()?.to_owned();

@@ -1,0 +1,202 @@
+//! What happens on AWS that the stand-in cannot show: checked on the template itself.
+//! Every asynchronous path has a failure destination, every alarm reaches the alarm
+//! topic, access logs never record a path, and two stages deploy side by side.
+
+use std::collections::BTreeSet;
+
+use hub_emulator::{Template, template::resolve};
+use yaml_serde::Value;
+
+fn template() -> Template {
+    Template::load(&hub_emulator::project_root().join("infra/template.yaml")).unwrap()
+}
+
+/// Every `Events` entry of every function: (function, event name, type, properties).
+fn function_events(template: &Template) -> Vec<(String, String, String, Value)> {
+    let mut events = Vec::new();
+    for (id, props) in template.resources_of_type("AWS::Serverless::Function") {
+        let Some(map) = props.get("Events").and_then(Value::as_mapping) else {
+            continue;
+        };
+        for (name, event) in map {
+            events.push((
+                id.to_owned(),
+                name.as_str().unwrap().to_owned(),
+                event["Type"].as_str().unwrap().to_owned(),
+                event.get("Properties").cloned().unwrap_or(Value::Null),
+            ));
+        }
+    }
+    events
+}
+
+#[test]
+fn every_asynchronous_path_has_a_failure_destination() {
+    let template = template();
+    // Lambda's own retries of an asynchronous invocation end in the queue, for every
+    // function (rules and schedules invoke asynchronously).
+    let invoke = &template.root()["Globals"]["Function"]["EventInvokeConfig"];
+    assert_eq!(invoke["DestinationConfig"]["OnFailure"]["Type"], "SQS");
+    assert!(invoke["MaximumRetryAttempts"].as_u64().is_some());
+    let queue = &invoke["DestinationConfig"]["OnFailure"]["Destination"];
+    assert!(
+        format!("{queue:?}").contains("DeadLetterQueue"),
+        "{queue:?}"
+    );
+
+    let mut checked = 0;
+    for (function, name, kind, props) in function_events(&template) {
+        let label = format!("{function}.{name}");
+        match kind.as_str() {
+            // Delivery failures of the rule or the scheduler land in the queue too.
+            "EventBridgeRule" | "ScheduleV2" => {
+                assert!(props.get("DeadLetterConfig").is_some(), "{label}: no DLQ");
+                assert!(
+                    props.get("RetryPolicy").is_some(),
+                    "{label}: no retry policy"
+                );
+                checked += 1;
+            }
+            "HttpApi" => {}
+            other => panic!("{label}: event type {other} is not checked here"),
+        }
+    }
+    assert!(checked >= 7, "{checked}");
+}
+
+#[test]
+fn every_alarm_notifies_the_alarm_topic() {
+    let template = template();
+    let alarms: Vec<_> = template
+        .resources_of_type("AWS::CloudWatch::Alarm")
+        .collect();
+    assert!(alarms.len() >= 7, "{}", alarms.len());
+    for (id, props) in alarms {
+        let actions = format!("{:?}", props["AlarmActions"]);
+        assert!(actions.contains("AlarmTopic"), "{id}: {actions}");
+    }
+    let covered: BTreeSet<String> = template
+        .resources_of_type("AWS::CloudWatch::Alarm")
+        .map(|(_, props)| format!("{props:?}"))
+        .collect();
+    let all = covered.into_iter().collect::<String>();
+    for metric in [
+        "ApproximateNumberOfMessagesVisible", // the dead-letter queue
+        "Errors",
+        "Throttles",
+        "5xx",
+        "Latency",
+        "TargetErrorCount",
+        "DeadLettersParked",
+    ] {
+        assert!(all.contains(metric), "no alarm on {metric}");
+    }
+}
+
+#[test]
+fn access_logs_record_the_route_key_and_request_id_never_the_path() {
+    let template = template();
+    let (_, api) = template
+        .resources_of_type("AWS::Serverless::HttpApi")
+        .next()
+        .unwrap();
+    let format = api["AccessLogSettings"]["Format"].as_str().unwrap();
+    let fields: serde_json::Value = serde_json::from_str(format).expect("JSON access logs");
+    assert_eq!(fields["routeKey"], "$context.routeKey");
+    assert_eq!(fields["requestId"], "$context.requestId");
+    for secret_bearing in ["$context.path", "$context.requestOverride", "$input"] {
+        assert!(!format.contains(secret_bearing), "{secret_bearing}");
+    }
+}
+
+/// Every name a stack gives its resources, rendered for `stage`.
+fn names_for(template: &Template, stage: &str) -> BTreeSet<String> {
+    let stack = format!("hub-{stage}");
+    let lookup = |id: &str, attr: Option<&str>| -> Option<String> {
+        Some(match (id, attr) {
+            ("Stage", None) => stage.to_owned(),
+            ("AWS::StackName", _) => stack.clone(),
+            ("AWS::Region", _) => "eu-west-1".to_owned(),
+            ("AWS::AccountId", _) => "111122223333".to_owned(),
+            ("AWS::Partition", _) => "aws".to_owned(),
+            ("AWS::URLSuffix", _) => "amazonaws.com".to_owned(),
+            // Physical ids CloudFormation generates carry the stack name.
+            (id, _) => format!("{stack}-{id}-GENERATED"),
+        })
+    };
+    let mut names = BTreeSet::new();
+    let mut visit = |key: &str, value: &Value| {
+        let named = matches!(
+            key,
+            "Name"
+                | "AliasName"
+                | "TableName"
+                | "QueueName"
+                | "TopicName"
+                | "FunctionName"
+                | "LogGroupName"
+                | "AlarmName"
+                | "RoleName"
+                | "ScheduleName"
+        );
+        if named && let Some(name) = resolve(value, &lookup) {
+            names.insert(name);
+        }
+    };
+    fn walk(value: &Value, visit: &mut dyn FnMut(&str, &Value)) {
+        match value {
+            Value::Mapping(map) => {
+                for (k, v) in map {
+                    if let Some(k) = k.as_str() {
+                        visit(k, v);
+                    }
+                    walk(v, visit);
+                }
+            }
+            Value::Sequence(items) => items.iter().for_each(|v| walk(v, visit)),
+            Value::Tagged(tagged) => walk(&tagged.value, visit),
+            _ => {}
+        }
+    }
+    // Names live in resources' properties (and in events' properties, for schedules);
+    // `Dimensions` entries also have a `Name` key, which is no resource name.
+    for (_, resource) in template
+        .root()
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .into_iter()
+        .flatten()
+    {
+        let mut props = resource.get("Properties").cloned().unwrap_or(Value::Null);
+        if let Some(map) = props.as_mapping_mut() {
+            map.remove("Dimensions");
+            map.remove("Metrics");
+            map.remove("AttributeDefinitions");
+            map.remove("KeySchema");
+            map.remove("GlobalSecondaryIndexes");
+            map.remove("TimeToLiveSpecification");
+        }
+        walk(&props, &mut visit);
+    }
+    names
+}
+
+#[test]
+fn two_stages_deploy_side_by_side_in_one_account() {
+    let template = template();
+    // SAM names a schedule after its logical id unless told otherwise: every one is named.
+    for (function, name, kind, props) in function_events(&template) {
+        if kind == "ScheduleV2" {
+            let named = props
+                .get("Name")
+                .map(|v| format!("{v:?}"))
+                .unwrap_or_default();
+            assert!(named.contains("${Stage}"), "{function}.{name}: {named}");
+        }
+    }
+    let dev = names_for(&template, "dev");
+    let prod = names_for(&template, "prod");
+    assert!(dev.len() >= 10, "{dev:?}");
+    let shared: Vec<_> = dev.intersection(&prod).collect();
+    assert!(shared.is_empty(), "names both stages would use: {shared:?}");
+}
