@@ -113,6 +113,16 @@ enum Command {
     DeadLetters,
     /// Lists outbound deliveries (webhooks) that failed for good.
     Deliveries,
+    /// Lists the dead-letter queue (`DEAD_LETTER_QUEUE_URL`, the stack's
+    /// `DeadLetterQueueUrl` output): invocations that failed their retries and events
+    /// that could not be delivered, each with its function, error and original event.
+    FailedInvocations,
+    /// Invokes a failed invocation's function again (asynchronously, with the original
+    /// event; never via the bus) and removes it from the queue.
+    Reinvoke {
+        /// The message id (see `failed-invocations`).
+        id: String,
+    },
     /// Signs a payload the way the contract's Node.js example does (RS512, `iat`, `exp`);
     /// prints the JWT. Needs no AWS settings.
     Sign {
@@ -180,6 +190,14 @@ async fn main() -> ExitCode {
 }
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+async fn failed_invocations() -> Result<hub_admin::failed::FailedInvocations> {
+    let queue = std::env::var("DEAD_LETTER_QUEUE_URL").map_err(|_| {
+        "DEAD_LETTER_QUEUE_URL is not set (the stack's DeadLetterQueueUrl output; locally in .hub/local.env)"
+    })?;
+    let sdk = shared::aws::load_sdk_config().await;
+    Ok(hub_admin::failed::FailedInvocations::new(&sdk, queue))
+}
 
 fn sign(
     claims: &Path,
@@ -315,6 +333,21 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
         Command::DeadLetters => serde_json::to_value(hub.dead_letters.list().await?)?,
         Command::Deliveries => {
             serde_json::to_value(shared::outbound::delivery::failed_deliveries(&hub.table).await?)?
+        }
+        Command::FailedInvocations => serde_json::to_value(
+            failed_invocations()
+                .await?
+                .list()
+                .await
+                .map_err(|e| e.to_string())?,
+        )?,
+        Command::Reinvoke { id } => {
+            let reinvoked = failed_invocations()
+                .await?
+                .reinvoke(&id)
+                .await
+                .map_err(|e| e.to_string())?;
+            json!({"reinvoked": reinvoked.id, "function": reinvoked.function})
         }
         Command::Sign { .. } => unreachable!("handled before the hub is built"),
         Command::Replay { id } => {

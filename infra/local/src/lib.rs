@@ -15,7 +15,9 @@
 
 pub mod cron;
 pub mod demo;
+pub mod failures;
 pub mod functions;
+pub mod lambda_api;
 pub mod partner_buses;
 pub mod recorder;
 pub mod routes;
@@ -168,7 +170,13 @@ impl StandIn {
                 config.ingress_bus_name.as_deref().unwrap_or_default(),
             ),
             ("KMS_KEY_ID", config.kms_key_id.as_str()),
+            (
+                "DEAD_LETTER_QUEUE_URL",
+                self.dead_letter_queue_url().unwrap_or_default(),
+            ),
             ("AWS_ENDPOINT_URL", self.emulator_endpoint.as_str()),
+            // The stand-in serves the Lambda Invoke API itself (`hub-admin reinvoke`).
+            ("AWS_ENDPOINT_URL_LAMBDA", self.base_url.as_str()),
             ("AWS_REGION", "us-east-1"),
             ("AWS_ACCESS_KEY_ID", "testing"),
             ("AWS_SECRET_ACCESS_KEY", "testing"),
@@ -177,6 +185,14 @@ impl StandIn {
         .iter()
         .map(|(k, v)| format!("{k}={v}\n"))
         .collect()
+    }
+
+    /// The template's dead-letter queue, where failed invocations end.
+    pub fn dead_letter_queue_url(&self) -> Option<&str> {
+        match self.resources.by_logical_id.get("DeadLetterQueue")? {
+            Physical::Queue { url, .. } => Some(url),
+            _ => None,
+        }
     }
 
     /// Stops serving, polling and timers (an owned emulator stops when dropped).
@@ -257,6 +273,8 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
     let mut pollers = Vec::new();
     let mut served = Vec::new();
     let mut global_hub = None;
+    // Event functions by name, for the Lambda Invoke API the stand-in serves.
+    let mut invocable: HashMap<String, functions::Invoke> = HashMap::new();
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     for def in &definitions {
@@ -310,6 +328,23 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
                 target: router,
             });
         }
+        let on_failure = failures::OnFailure {
+            sqs: sqs.clone(),
+            queue_url: def
+                .on_failure
+                .as_ref()
+                .and_then(|arn| template::resolve(arn, &lookup))
+                .and_then(|arn| {
+                    resources.by_logical_id.values().find_map(|p| match p {
+                        Physical::Queue { url, arn: a } if *a == arn => Some(url.clone()),
+                        _ => None,
+                    })
+                }),
+            function: def.binary.clone(),
+        };
+        if let Some(invoke) = &invoke {
+            invocable.insert(def.binary.clone(), invoke.clone());
+        }
         for rule in &def.rules {
             let invoke = invoke.clone().ok_or_else(|| missing("EventBridge rules"))?;
             let name = format!("{}-{}-{}", options.prefix, def.logical_id, rule.name);
@@ -356,16 +391,6 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
                         aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string(),
                     )
                 })?;
-            let dead_letter_queue_url = rule
-                .dead_letter_arn
-                .as_ref()
-                .and_then(|arn| template::resolve(arn, &lookup))
-                .and_then(|arn| {
-                    resources.by_logical_id.values().find_map(|p| match p {
-                        Physical::Queue { url, arn: a } if *a == arn => Some(url.clone()),
-                        _ => None,
-                    })
-                });
             served.push(format!(
                 "rule   {} {} -> {}",
                 bus,
@@ -375,9 +400,9 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
             pollers.push(rules::RulePoller {
                 sqs: sqs.clone(),
                 queue_url: url,
-                dead_letter_queue_url,
                 label: name,
                 invoke,
+                on_failure: on_failure.clone(),
             });
         }
         for schedule in &def.schedules {
@@ -391,6 +416,7 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
                 name,
                 expression: schedule.expression.clone(),
                 invoke,
+                on_failure: on_failure.clone(),
             });
         }
     }
@@ -420,7 +446,8 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         routes::build(bound_routes)?
             .merge(schedules::admin_router(local_schedules))
             .merge(partner_buses.clone().admin_router())
-            .merge(recorder.clone().router()),
+            .merge(recorder.clone().router())
+            .merge(lambda_api::router(invocable)),
     );
     let mut stop = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {

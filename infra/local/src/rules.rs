@@ -1,8 +1,9 @@
 //! Routes events between functions by the template's rules. The emulator matches each
 //! rule's pattern itself and delivers to an SQS queue per rule (it cannot invoke Lambda
 //! targets); a poller per queue hands each event to the function, deletes it on success,
-//! leaves it for redelivery on failure, and after `MAX_RECEIVES` moves it to the
-//! template's dead-letter queue.
+//! leaves it for redelivery on failure, and after `MAX_RECEIVES` deliveries sends an
+//! on-failure record to the function's destination (see `failures`), as Lambda does
+//! after the retries of an asynchronous invocation.
 
 use std::time::Duration;
 
@@ -11,8 +12,9 @@ use tokio::sync::watch;
 
 use crate::functions::Invoke;
 
-/// Deliveries before an event that keeps failing goes to the dead-letter queue.
-pub const MAX_RECEIVES: i32 = 5;
+/// Attempts before an event that keeps failing goes to the on-failure destination: the
+/// first and the template's `EventInvokeConfig.MaximumRetryAttempts` (2), as on Lambda.
+pub const MAX_RECEIVES: i32 = 3;
 /// Seconds before a failed delivery is retried.
 const RETRY_AFTER_SECONDS: i32 = 1;
 /// Pause between empty polls: short, since moto's long polling blocks its single thread.
@@ -21,9 +23,11 @@ const IDLE_POLL: Duration = Duration::from_millis(100);
 pub struct RulePoller {
     pub sqs: aws_sdk_sqs::Client,
     pub queue_url: String,
-    pub dead_letter_queue_url: Option<String>,
     pub label: String,
     pub invoke: Invoke,
+    /// Where an event goes once the function failed it `MAX_RECEIVES` times: the
+    /// function's on-failure destination, as Lambda's asynchronous retries end.
+    pub on_failure: crate::failures::OnFailure,
 }
 
 impl RulePoller {
@@ -80,16 +84,10 @@ impl RulePoller {
                     self.delete(receipt).await?;
                 }
                 Err(error) if receives >= MAX_RECEIVES => {
-                    tracing::error!(rule = %self.label, %error, receives, "event failed too often; moved to the dead-letter queue");
-                    if let Some(dlq) = &self.dead_letter_queue_url {
-                        self.sqs
-                            .send_message()
-                            .queue_url(dlq)
-                            .message_body(body)
-                            .send()
-                            .await
-                            .map_err(|e| aws_sdk_sqs::error::DisplayErrorContext(e).to_string())?;
-                    }
+                    let payload = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
+                    self.on_failure
+                        .record(&payload, &error, receives as u32)
+                        .await?;
                     self.delete(receipt).await?;
                 }
                 Err(error) => {

@@ -21,6 +21,8 @@ pub struct LocalSchedule {
     pub name: String,
     pub expression: String,
     pub invoke: Invoke,
+    /// Where a run that fails its retries goes (Scheduler invokes asynchronously).
+    pub on_failure: crate::failures::OnFailure,
 }
 
 /// When a schedule fires.
@@ -107,13 +109,32 @@ pub async fn run_timer(
             return;
         };
         tokio::select! {
-            _ = tokio::time::sleep(wait) => {
-                if let Err(error) = shared::runtime::invoke_guarded(&schedule.invoke, scheduled_event(&schedule.name)).await {
-                    tracing::warn!(schedule = %schedule.name, %error, "scheduled run failed");
-                }
-            }
+            _ = tokio::time::sleep(wait) => run_scheduled(&schedule).await,
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+/// One timer-fired run: attempted as Lambda attempts an asynchronous invocation (the
+/// first and two retries), then recorded at the function's on-failure destination.
+async fn run_scheduled(schedule: &LocalSchedule) {
+    let event = scheduled_event(&schedule.name);
+    let mut last = String::new();
+    for attempt in 1..=crate::rules::MAX_RECEIVES as u32 {
+        match shared::runtime::invoke_guarded(&schedule.invoke, event.clone()).await {
+            Ok(_) => return,
+            Err(error) => {
+                tracing::warn!(schedule = %schedule.name, attempt, %error, "scheduled run failed");
+                last = error;
+            }
+        }
+    }
+    if let Err(e) = schedule
+        .on_failure
+        .record(&event, &last, crate::rules::MAX_RECEIVES as u32)
+        .await
+    {
+        tracing::error!(schedule = %schedule.name, error = %e, "recording the failed run failed");
     }
 }
 
@@ -201,6 +222,16 @@ mod tests {
                     Ok(serde_json::Value::Null)
                 })
             }),
+            on_failure: crate::failures::OnFailure {
+                sqs: aws_sdk_sqs::Client::from_conf(
+                    aws_sdk_sqs::Config::builder()
+                        .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+                        .region(aws_sdk_sqs::config::Region::new("us-east-1"))
+                        .build(),
+                ),
+                queue_url: None,
+                function: "test".into(),
+            },
         };
         // A clock 300 ms before a minute boundary, so the real timer fires promptly.
         let start = std::time::Instant::now();

@@ -14,7 +14,7 @@ use crate::{EmulatorError, template::Template};
 
 /// The account moto stamps on every event (the stand-in's own account).
 pub const ACCOUNT: &str = "123456789012";
-const REGION: &str = "us-east-1";
+pub const REGION: &str = "us-east-1";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Physical {

@@ -58,6 +58,10 @@ pub struct FunctionDef {
     pub schedules: Vec<Schedule>,
     /// Globals' variables overlaid with the function's own, unresolved.
     pub environment: BTreeMap<String, Value>,
+    /// Where Lambda sends an asynchronous invocation that failed its retries
+    /// (`EventInvokeConfig.DestinationConfig.OnFailure.Destination`, the function's own
+    /// or Globals'), unresolved.
+    pub on_failure: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -184,6 +188,15 @@ impl Template {
                     }
                 }
             }
+            let on_failure = |config: Option<&Value>| {
+                config?
+                    .get("EventInvokeConfig")?
+                    .get("DestinationConfig")?
+                    .get("OnFailure")?
+                    .get("Destination")
+                    .cloned()
+            };
+            let global_function = self.root.get("Globals").and_then(|g| g.get("Function"));
             let mut def = FunctionDef {
                 logical_id: id.to_owned(),
                 binary,
@@ -191,6 +204,7 @@ impl Template {
                 rules: Vec::new(),
                 schedules: Vec::new(),
                 environment,
+                on_failure: on_failure(Some(props)).or_else(|| on_failure(global_function)),
             };
             let events = props.get("Events").and_then(Value::as_mapping);
             for (name, event) in events.into_iter().flatten() {
