@@ -42,6 +42,32 @@ pub fn token_matches(token: &str, stored_hash: &str) -> bool {
         .into()
 }
 
+/// A fresh RSA key pair as a partner makes one (the contract's `ssh-keygen -m PEM` /
+/// `openssl rsa -pubout`): (private PKCS#1 PEM, public SPKI PEM).
+#[cfg(feature = "keygen")]
+pub fn generate_rsa_key_pair(bits: usize) -> Result<(String, String), String> {
+    let private = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, bits)
+        .map_err(|e| format!("RSA key generation failed: {e}"))?;
+    rsa_key_pair_pems(&private)
+}
+
+/// The PEMs of a private key and its public key.
+#[cfg(feature = "keygen")]
+pub fn rsa_key_pair_pems(private: &rsa::RsaPrivateKey) -> Result<(String, String), String> {
+    use rsa::{
+        pkcs1::EncodeRsaPrivateKey,
+        pkcs8::{EncodePublicKey, LineEnding},
+    };
+    let private_pem = private
+        .to_pkcs1_pem(LineEnding::LF)
+        .map_err(|e| e.to_string())?
+        .to_string();
+    let public_pem = rsa::RsaPublicKey::from(private)
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| e.to_string())?;
+    Ok((private_pem, public_pem))
+}
+
 /// Seals and opens secrets with a KMS key; the encryption context binds a ciphertext
 /// to its record and field, so a sealed value cannot be moved to another record.
 #[derive(Clone, Debug)]

@@ -103,6 +103,17 @@ enum Command {
         /// Overrides the envelope's source (e.g. your partner's registered source).
         #[arg(long)]
         source: Option<String>,
+        /// Waits up to this many seconds for what became of the event: processed (its
+        /// outcome) or parked (its reason, and a failing exit).
+        #[arg(long, value_name = "SECONDS")]
+        wait: Option<u64>,
+    },
+    /// Makes an RSA key pair as a partner would for the signed-payload contract:
+    /// `<out>` (private, PKCS#1 PEM) and `<out>.pub` (public, SPKI PEM). Needs no AWS
+    /// settings.
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Prints an account's timeline.
     Timeline {
@@ -149,6 +160,18 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Keygen { out } = &cli.command {
+        return match keygen(out) {
+            Ok(public) => {
+                println!("{}", json!({"privateKey": out, "publicKey": public}));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("hub-admin: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Command::Sign {
         claims,
         private_key,
@@ -190,6 +213,57 @@ async fn main() -> ExitCode {
 }
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// What became of a partner's event: its outcome once processed (the ledger has it), or
+/// an error with the reason once parked.
+async fn await_outcome(
+    hub: &Hub,
+    source: &str,
+    id: &str,
+    seconds: u64,
+) -> Result<serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    let scope = hub
+        .partners
+        .route_for_source(source)
+        .await?
+        .map(|route| shared::subscriptions::Subscriptions::ledger_scope(route.partner_id));
+    loop {
+        if let Some(scope) = &scope {
+            let entry: Option<shared::store::LedgerEntry> = hub
+                .table
+                .get(&shared::store::keys::ledger(scope, id))
+                .await?;
+            if let Some(entry) = entry {
+                let outcome: serde_json::Value = serde_json::from_str(&entry.outcome)?;
+                return Ok(json!({"outcome": outcome, "accountId": entry.account_id}));
+            }
+        }
+        let parked = hub.dead_letters.list().await?;
+        if let Some(letter) = parked.iter().find(|l| l.payload.contains(id)) {
+            return Err(format!(
+                "the event was parked as dead letter {}: {}",
+                letter.id, letter.reason
+            )
+            .into());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(format!(
+                "no outcome for event {id} after {seconds} s (is the hub running?)"
+            )
+            .into());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
+
+fn keygen(out: &Path) -> Result<PathBuf> {
+    let (private, public) = shared::secrets::generate_rsa_key_pair(2048)?;
+    let public_path = PathBuf::from(format!("{}.pub", out.display()));
+    std::fs::write(out, private)?;
+    std::fs::write(&public_path, public)?;
+    Ok(public_path)
+}
 
 async fn failed_invocations() -> Result<hub_admin::failed::FailedInvocations> {
     let queue = std::env::var("DEAD_LETTER_QUEUE_URL").map_err(|_| {
@@ -303,7 +377,8 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
             let approved = hub.subscriptions.approve(account).await?;
             json!({"accountId": account, "approved": approved, "alreadyApproved": !approved})
         }
-        Command::PutEvent { file, source } => {
+        Command::Keygen { .. } => unreachable!("handled before the hub is built"),
+        Command::PutEvent { file, source, wait } => {
             let event: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file)?)?;
             let field = |name: &str| event.get(name).and_then(|v| v.as_str()).map(str::to_owned);
             let source = source
@@ -321,10 +396,17 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
                 .ingress_bus_name
                 .clone()
                 .ok_or("INGRESS_BUS_NAME is not set")?;
-            shared::events::EventPublisher::new(hub.outbox.publisher.client(), &ingress)
+            let id = shared::events::EventPublisher::new(hub.outbox.publisher.client(), &ingress)
                 .put_one(&source, &detail_type, &detail)
                 .await?;
-            json!({"put": detail_type, "source": source, "bus": ingress})
+            let put = json!({"put": detail_type, "id": id, "source": source, "bus": ingress});
+            match wait {
+                None => put,
+                Some(seconds) => {
+                    let outcome = await_outcome(hub, &source, &id, seconds).await?;
+                    json!({"put": detail_type, "id": id, "source": source, "processed": outcome})
+                }
+            }
         }
         Command::Timeline { account } => {
             let entries = hub.timeline.list(AccountId::parse(&account)?).await?;

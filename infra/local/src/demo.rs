@@ -3,11 +3,7 @@
 
 use std::path::Path;
 
-use rsa::{
-    RsaPrivateKey, RsaPublicKey,
-    pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey},
-    pkcs8::{EncodePublicKey, LineEnding},
-};
+use rsa::{RsaPrivateKey, pkcs1::DecodeRsaPrivateKey};
 use serde::{Deserialize, Serialize};
 use shared::{domain::PartnerId, partners::Partners};
 
@@ -26,23 +22,13 @@ pub struct DemoPartner {
     pub public_key_pem: String,
 }
 
-/// A fresh RSA key pair: (private PKCS#1 PEM, public SPKI PEM), as the contract's
-/// `ssh-keygen -m PEM` / `openssl rsa -pubout` produce.
+/// A fresh RSA key pair: (private PKCS#1 PEM, public SPKI PEM).
 pub fn generate_key_pair(bits: usize) -> Result<(String, String), StandInError> {
-    let private = RsaPrivateKey::new(&mut rand::rngs::OsRng, bits)
-        .map_err(|e| StandInError::Demo(format!("RSA key generation failed: {e}")))?;
-    key_pair_pems(&private)
+    shared::secrets::generate_rsa_key_pair(bits).map_err(StandInError::Demo)
 }
 
 fn key_pair_pems(private: &RsaPrivateKey) -> Result<(String, String), StandInError> {
-    let private_pem = private
-        .to_pkcs1_pem(LineEnding::LF)
-        .map_err(|e| StandInError::Demo(e.to_string()))?
-        .to_string();
-    let public_pem = RsaPublicKey::from(private)
-        .to_public_key_pem(LineEnding::LF)
-        .map_err(|e| StandInError::Demo(e.to_string()))?;
-    Ok((private_pem, public_pem))
+    shared::secrets::rsa_key_pair_pems(private).map_err(StandInError::Demo)
 }
 
 /// Registers the demo partner, reusing the key and token of an earlier run's file (the

@@ -173,11 +173,27 @@ async fn create_bus(
     ))
 }
 
+#[derive(serde::Deserialize)]
+struct ListParams {
+    /// Waits up to this many seconds (at most 60) for at least one event.
+    wait: Option<u64>,
+}
+
 async fn list_events(
     State(buses): State<PartnerBuses>,
     Path(name): Path<String>,
+    axum::extract::Query(params): axum::extract::Query<ListParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    match buses.received(&name).await {
+    let deadline = tokio::time::Instant::now()
+        + std::time::Duration::from_secs(params.wait.unwrap_or(0).min(60));
+    let mut received = buses.received(&name).await;
+    while matches!(&received, Ok(Some(events)) if events.is_empty())
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        received = buses.received(&name).await;
+    }
+    match received {
         Ok(Some(events)) => Ok(Json(serde_json::json!({"name": name, "events": events}))),
         Ok(None) => Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -131,13 +131,14 @@ impl EventPublisher {
         self.client.clone()
     }
 
-    /// Puts one event as it is (source included): replaying a dead letter.
+    /// Puts one event as it is (source included): replaying a dead letter. Returns the
+    /// id EventBridge gave it (the envelope's `id`).
     pub async fn put_one(
         &self,
         source: &str,
         detail_type: &str,
         detail: &str,
-    ) -> Result<(), EventError> {
+    ) -> Result<String, EventError> {
         let entry = PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus_name)
             .source(source)
@@ -155,14 +156,13 @@ impl EventPublisher {
                     aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string(),
                 )
             })?;
-        match out
-            .entries
-            .unwrap_or_default()
-            .first()
-            .and_then(|e| e.error_code.clone())
-        {
-            Some(code) => Err(EventError::EventBridge(code)),
-            None => Ok(()),
+        let entry = out.entries.unwrap_or_default().into_iter().next();
+        match entry {
+            Some(e) if e.error_code.is_none() => Ok(e.event_id.unwrap_or_default()),
+            Some(e) => Err(EventError::EventBridge(e.error_code.unwrap_or_default())),
+            None => Err(EventError::EventBridge(
+                "PutEvents answered no entry".into(),
+            )),
         }
     }
 }
