@@ -25,6 +25,9 @@ pub enum AccountError {
     ShopTaken(ShopDomain),
     #[error("this account has no integration credentials")]
     NoCredentials,
+    /// No such shop for this partner (another partner's shop is reported the same way).
+    #[error("no shop {0} for this partner")]
+    UnknownShop(ShopDomain),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -233,6 +236,18 @@ impl Accounts {
             credentials,
             created: false,
         })
+    }
+
+    /// The partner's shop at this host; another partner's shop is unknown here.
+    pub async fn shop_of(
+        &self,
+        partner: PartnerId,
+        domain: &ShopDomain,
+    ) -> Result<Account, AccountError> {
+        self.get(AccountId::for_shop(domain))
+            .await?
+            .filter(|a| a.partner_id == partner && a.kind == AccountKind::Shop)
+            .ok_or_else(|| AccountError::UnknownShop(domain.clone()))
     }
 
     pub async fn open_credentials(&self, account: &Account) -> Result<Credentials, AccountError> {

@@ -38,6 +38,16 @@ pub fn sortable(at: OffsetDateTime) -> String {
         .unwrap_or_else(|_| String::from("9999-12-31T23:59:59.999999Z"))
 }
 
+const RFC3339_MILLIS: &[FormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+
+/// `2022-10-22T00:00:00.000Z`: as the signed-payload contract writes dates.
+pub fn rfc3339_millis(at: OffsetDateTime) -> String {
+    let utc = in_range(at).unwrap_or(if at < EARLIEST { EARLIEST } else { LATEST });
+    utc.format(RFC3339_MILLIS)
+        .unwrap_or_else(|_| String::from("9999-12-31T23:59:59.999Z"))
+}
+
 /// Parses any RFC 3339 timestamp (any offset) in the hub's time range.
 pub fn parse_rfc3339(value: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(value, &time::format_description::well_known::Rfc3339)

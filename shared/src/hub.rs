@@ -34,6 +34,8 @@ pub struct Hub {
     pub marketplaces: Marketplaces,
     pub analytics: Analytics,
     pub throttle: crate::throttle::Throttle,
+    pub plans: crate::plans::Plans,
+    pub billing: crate::billing::Billing,
 }
 
 impl Hub {
@@ -58,6 +60,11 @@ impl Hub {
             marketplaces: Marketplaces::new(uow.clone(), config.suspension_grace),
             analytics: Analytics::new(table.clone()),
             throttle: crate::throttle::Throttle::new(table.clone(), config.throttle),
+            plans: crate::plans::Plans::new(uow.clone()),
+            billing: crate::billing::Billing::new(
+                uow.clone(),
+                crate::plans::Plans::new(uow.clone()),
+            ),
             uow,
             outbox,
             table,

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod analytics;
 pub mod aws;
+pub mod billing;
 pub mod clock;
 pub mod config;
 pub mod deadletter;
@@ -19,6 +20,7 @@ pub mod metrics;
 #[cfg(feature = "outbound")]
 pub mod outbound;
 pub mod partners;
+pub mod plans;
 pub mod runtime;
 pub mod secrets;
 pub mod signed_payload;

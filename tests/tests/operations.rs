@@ -200,3 +200,24 @@ fn two_stages_deploy_side_by_side_in_one_account() {
     let shared: Vec<_> = dev.intersection(&prod).collect();
     assert!(shared.is_empty(), "names both stages would use: {shared:?}");
 }
+
+#[test]
+fn every_http_function_may_count_failed_authentications() {
+    // The failure counters are UpdateItem ADDs: without the action, throttling would
+    // silently be off on AWS (the counter's failure is only logged).
+    let template = template();
+    let mut checked = 0;
+    for (function, _, kind, _) in function_events(&template) {
+        if kind != "HttpApi" {
+            continue;
+        }
+        let (_, props) = template
+            .resources_of_type("AWS::Serverless::Function")
+            .find(|(id, _)| *id == function)
+            .unwrap();
+        let policies = format!("{:?}", props["Policies"]);
+        assert!(policies.contains("dynamodb:UpdateItem"), "{function}");
+        checked += 1;
+    }
+    assert!(checked >= 3);
+}

@@ -14,15 +14,18 @@ use shared::{
         auth::{PartnerAuth, verified_claims},
         with_fallbacks,
     },
+    partners::Partner,
+    plans::ContractPlan,
     runtime::Function,
     signed_payload::claims_into,
 };
 
 pub use shared::http::auth::PARTNER_TOKEN_HEADER;
-pub use wire::{DomainResponse, ProvisionClaims, SignedBody};
+pub use wire::{DomainResponse, ProvisionClaims, ShopClaims, SignedBody};
 
 pub const NAME: &str = "partner-api";
 pub const DOMAINS_PATH: &str = "/api/v0/partners/domains";
+pub const PLANS_PATH: &str = "/api/v0/partners/subscriptions";
 
 pub fn function() -> Function {
     Function::http(NAME, router)
@@ -30,7 +33,54 @@ pub fn function() -> Function {
 
 /// The routes this function serves (the template routes the same paths to it).
 pub fn router(hub: Arc<Hub>) -> Router {
-    with_fallbacks(Router::new().route(DOMAINS_PATH, post(provision_domain))).with_state(hub)
+    with_fallbacks(
+        Router::new()
+            .route(DOMAINS_PATH, post(provision_domain))
+            .route(PLANS_PATH, post(list_plans)),
+    )
+    .with_state(hub)
+}
+
+/// The claims of a signed request body, verified with the partner's keys.
+async fn signed<T: serde::de::DeserializeOwned>(
+    hub: &Hub,
+    partner: &Partner,
+    body: Result<AnyJson<SignedBody>, ApiError>,
+) -> Result<T, ApiError> {
+    let AnyJson(body) = body?;
+    let claims = verified_claims(hub, partner, &body.jwt()?).await?;
+    claims_into(claims).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_payload",
+            e.to_string(),
+        )
+        .with_field("payload")
+    })
+}
+
+/// `POST /api/v0/partners/subscriptions`: the plans a shop may choose from (step 2).
+async fn list_plans(
+    State(hub): State<Arc<Hub>>,
+    PartnerAuth(partner): PartnerAuth,
+    body: Result<AnyJson<SignedBody>, ApiError>,
+) -> Result<Json<Vec<ContractPlan>>, ApiError> {
+    let claims: ShopClaims = signed(&hub, &partner, body).await?;
+    hub.accounts.shop_of(partner.id, &claims.shop()?).await?;
+    let plans = hub.plans.list().await?;
+    plans
+        .iter()
+        .map(|plan| ContractPlan::from_spec(&plan.spec))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Json)
+        .map_err(|e| {
+            tracing::error!(error = %e, "a stored price is not a JSON number");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "the hub could not complete the request; it is safe to retry",
+            )
+        })
 }
 
 /// `POST /api/v0/partners/domains`: provision a shop account.
@@ -39,15 +89,7 @@ async fn provision_domain(
     PartnerAuth(partner): PartnerAuth,
     body: Result<AnyJson<SignedBody>, ApiError>,
 ) -> Result<(StatusCode, Json<DomainResponse>), ApiError> {
-    let AnyJson(body) = body?;
-    let claims = verified_claims(&hub, &partner, &body.jwt()?).await?;
-    let claims: ProvisionClaims = claims_into(claims).map_err(|e| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_payload",
-            e.to_string(),
-        )
-    })?;
+    let claims: ProvisionClaims = signed(&hub, &partner, body).await?;
     let profile = claims.parse()?;
     let shop = hub.accounts.provision_shop(&partner, profile).await?;
     let status = if shop.created {

@@ -57,6 +57,18 @@ impl ProvisionClaims {
     }
 }
 
+/// Claims that name a shop: `{shop}` (plans, and the start of the other calls).
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct ShopClaims {
+    pub shop: Option<serde_json::Value>,
+}
+
+impl ShopClaims {
+    pub fn shop(&self) -> Result<ShopDomain, ApiError> {
+        field("shop", &self.shop, ShopDomain::parse)
+    }
+}
+
 fn field<T>(
     name: &str,
     value: &Option<serde_json::Value>,

@@ -59,6 +59,11 @@ enum Command {
         #[arg(long)]
         kid: String,
     },
+    /// The plan catalog partners list (`POST /api/v0/partners/subscriptions`).
+    Plans {
+        #[command(subcommand)]
+        action: PlansAction,
+    },
     /// Unbinds the partner's EventBridge side: its source is released, and its
     /// statement leaves the ingress bus's policy (its accounts may no longer put events).
     RemoveEvents {
@@ -155,6 +160,19 @@ enum Command {
         /// The dead letter's id (see `dead-letters`).
         id: String,
     },
+}
+
+#[derive(Subcommand)]
+enum PlansAction {
+    /// Publishes plans from a JSON file in the contract's shape (see
+    /// events/partner-api/plans.json): a changed plan gets a new version, selections
+    /// already confirmed keep theirs.
+    Put {
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// The current catalog.
+    List,
 }
 
 #[tokio::main]
@@ -334,6 +352,15 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
                 .await?;
             json!({"partnerId": partner, "removed": kid})
         }
+        Command::Plans {
+            action: PlansAction::Put { file },
+        } => {
+            let specs = shared::plans::parse_catalog(&std::fs::read_to_string(&file)?)?;
+            serde_json::to_value(hub.plans.put(&specs).await?)?
+        }
+        Command::Plans {
+            action: PlansAction::List,
+        } => serde_json::to_value(hub.plans.list().await?)?,
         Command::RemoveEvents { partner } => {
             let removed = hub
                 .remove_partner_events(PartnerId::parse(&partner)?)

@@ -461,6 +461,21 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
     }));
 
     let demo = demo::seed(&hub.partners, &base_url, options.demo_file.as_deref()).await?;
+    // The plan catalog partners list: the contract's two examples and a third.
+    let catalog = options
+        .template_path
+        .parent()
+        .and_then(|infra| infra.parent())
+        .map(|root| root.join("events/partner-api/plans.json"))
+        .ok_or_else(|| StandInError::Demo("no project root above the template".into()))?;
+    let plans = std::fs::read_to_string(&catalog)
+        .map_err(|e| StandInError::Demo(format!("{}: {e}", catalog.display())))?;
+    let specs = shared::plans::parse_catalog(&plans)
+        .map_err(|e| StandInError::Demo(format!("{}: {e}", catalog.display())))?;
+    hub.plans
+        .put(&specs)
+        .await
+        .map_err(|e| StandInError::Demo(e.to_string()))?;
     let marketplace_file = options
         .demo_file
         .as_deref()

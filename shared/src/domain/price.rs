@@ -2,7 +2,8 @@ use serde::{Deserialize, Serialize};
 
 use super::ParseError;
 
-/// A price as the exact decimal text that was sent (`123.45`), never an `f64`.
+/// Money as the exact decimal text that was sent (`123.45`), never an `f64`; its
+/// amount is a `rust_decimal::Decimal` for arithmetic.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Price(String);
@@ -24,12 +25,26 @@ impl Price {
             None => (text, None),
         };
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        if text.len() > Self::MAX_LEN || !digits(int) || frac.is_some_and(|f| !digits(f)) {
+        if text.len() > Self::MAX_LEN
+            || !digits(int)
+            || frac.is_some_and(|f| !digits(f))
+            || rust_decimal::Decimal::from_str_exact(text).is_err()
+        {
             return Err(ParseError::new(
                 "must be a non-negative decimal number such as 123.45",
             ));
         }
         Ok(Self(text.to_owned()))
+    }
+
+    /// The amount, exactly (for sums and caps).
+    pub fn amount(&self) -> rust_decimal::Decimal {
+        rust_decimal::Decimal::from_str_exact(&self.0).unwrap_or_default()
+    }
+
+    /// The price as a JSON number, digit for digit (`15.99`, never `15.990000000000002`).
+    pub fn to_json_number(&self) -> Result<Box<serde_json::value::RawValue>, serde_json::Error> {
+        serde_json::value::RawValue::from_string(self.0.clone())
     }
 
     pub fn as_str(&self) -> &str {

@@ -57,6 +57,54 @@ catalog! {
     SubscriptionSuspended(SubscriptionSnapshot) = "subscription.suspended",
     SubscriptionResumed(SubscriptionSnapshot) = "subscription.resumed",
     SubscriptionCancelled(SubscriptionSnapshot) = "subscription.cancelled",
+    /// A shop confirmed its plan selection and first billing period (signed-payload
+    /// contract, step 3); `replaced` when it replaces an earlier selection.
+    PlansConfirmed(PlansConfirmed) = "plans.confirmed",
+    /// A shop's next billing period started (the previous one ended).
+    BillingPeriodStarted(BillingPeriodSnapshot) = "billing_period.started",
+    /// The partner paused the shop's integrations: no usage accrues until resumed.
+    ShopPaused(ShopRunning) = "shop.paused",
+    ShopResumed(ShopRunning) = "shop.resumed",
+}
+
+/// A billing period as events and the confirm answer show it (dates as the contract
+/// writes them, caps as exact decimals).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BillingPeriodSnapshot {
+    pub start: String,
+    pub end: String,
+    pub trial_days: u32,
+    pub trial_ends_at: String,
+    #[serde(
+        rename = "dynamicPriceCapUSD",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub dynamic_price_cap_usd: Option<Price>,
+    #[serde(
+        rename = "fixedPriceCapUSD",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub fixed_price_cap_usd: Option<Price>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlansConfirmed {
+    pub subscription_ids: Vec<u32>,
+    /// The version of each plan, in the same order.
+    pub plan_versions: Vec<u32>,
+    pub billing_period: BillingPeriodSnapshot,
+    pub replaced: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopRunning {
+    pub shop: ShopDomain,
+    pub running: bool,
 }
 
 impl EventPayload {

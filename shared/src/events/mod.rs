@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 pub use catalog::{
-    AccountDeleted, AccountProvisioned, CustomerChanged, EventPayload, InstallationReady,
-    SubscriptionSnapshot,
+    AccountDeleted, AccountProvisioned, BillingPeriodSnapshot, CustomerChanged, EventPayload,
+    InstallationReady, PlansConfirmed, ShopRunning, SubscriptionSnapshot,
 };
 pub use outbox::{Outbox, OutboxRecord, SweepReport};
 pub use publisher::{

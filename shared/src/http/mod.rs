@@ -255,6 +255,45 @@ impl From<crate::analytics::AnalyticsError> for ApiError {
     }
 }
 
+impl From<crate::billing::BillingError> for ApiError {
+    fn from(err: crate::billing::BillingError) -> Self {
+        use crate::billing::BillingError as E;
+        match err {
+            E::Invalid { field, message } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                format!("{field} {message}"),
+            )
+            .with_field(field),
+            E::Plan(e) => e.into(),
+            E::Store(e) => e.into(),
+            E::Tx(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::plans::PlanError> for ApiError {
+    fn from(err: crate::plans::PlanError) -> Self {
+        use crate::plans::PlanError as E;
+        match err {
+            E::Invalid { field, message } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_field",
+                format!("{field} {message}"),
+            )
+            .with_field(field),
+            E::Unknown(id) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_subscription",
+                format!("no subscription with id {id}"),
+            )
+            .with_field("subscriptionIds"),
+            E::Store(e) => e.into(),
+            E::Tx(e) => e.into(),
+        }
+    }
+}
+
 impl From<AccountError> for ApiError {
     fn from(err: AccountError) -> Self {
         match err {
@@ -264,6 +303,12 @@ impl From<AccountError> for ApiError {
                 format!("the shop {domain} is registered by another partner"),
             )
             .with_field("url"),
+            AccountError::UnknownShop(domain) => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_shop",
+                format!("no shop {domain} for this partner"),
+            )
+            .with_field("shop"),
             AccountError::Store(e) => e.into(),
             AccountError::Tx(e) => e.into(),
             other => {

@@ -22,6 +22,10 @@
 //! | dead letters                              | `PK=DEADLETTER`, `SK=<at>#<id>`                              |
 //! | an outbound delivery by message id        | `PK=DELIVERY#<id>`, `SK=DELIVERY`, due `DELIVERY` while pending |
 //! | failed deliveries (for operators)         | GSI1 `GSI1PK=DELIVERIES#FAILED`, `GSI1SK=<at>#<id>`          |
+//! | a shop's plan selection (due: period end) | `PK=ACCOUNT#<id>`, `SK=SELECTION`, due `BILLING_PERIOD`      |
+//! | a shop's replaced selections              | `PK=ACCOUNT#<id>`, `SK=PAST_SELECTION#<confirmed at>`     |
+//! | the plan catalog (current versions)       | `PK=PLANS`, `SK=PLAN#<id>`                                   |
+//! | a plan's versions                         | `PK=PLAN#<id>`, `SK=V#<version>`                             |
 //! | failures in a window (throttling)         | `PK=THROTTLE#<scope>#<window start>`, `SK=THROTTLE`, TTL     |
 //! | work that is due, by kind                 | sparse `DueIndex`: `DuePK=<kind>`, `DueAt<=now`              |
 //!
@@ -47,6 +51,8 @@ pub enum Due {
     Suspension,
     /// An outbound call to (re)try.
     Delivery,
+    /// A shop's billing period that ends: the next one starts.
+    BillingPeriod,
 }
 
 impl Due {
@@ -56,6 +62,7 @@ impl Due {
             Due::Cleanup => "CLEANUP",
             Due::Suspension => "SUSPENSION",
             Due::Delivery => "DELIVERY",
+            Due::BillingPeriod => "BILLING_PERIOD",
         }
     }
 }
@@ -141,6 +148,31 @@ pub fn delivery(id: &str) -> Keys {
     Keys::new(format!("DELIVERY#{id}"), "DELIVERY")
 }
 
+/// A shop's current plan selection and billing period (due when the period ends).
+pub fn selection(account: AccountId) -> Keys {
+    Keys::new(account_partition(account), "SELECTION")
+}
+
+/// A replaced selection, by when it was confirmed.
+pub fn selection_history(account: AccountId, confirmed_at: &str) -> Keys {
+    Keys::new(
+        account_partition(account),
+        format!("PAST_SELECTION#{confirmed_at}"),
+    )
+}
+
+/// The plan catalog's current versions, one item per plan.
+pub const PLANS_PK: &str = "PLANS";
+
+pub fn plan_current(id: u32) -> Keys {
+    Keys::new(PLANS_PK, format!("PLAN#{id:010}"))
+}
+
+/// Every version of a plan, kept for ever (selections name the version they confirmed).
+pub fn plan_version(id: u32, version: u32) -> Keys {
+    Keys::new(format!("PLAN#{id:010}"), format!("V#{version:010}"))
+}
+
 /// A failure counter of one fixed window (`window_start` in unix seconds).
 pub fn throttle(scope: &str, window_start: i64) -> Keys {
     Keys::new(format!("THROTTLE#{scope}#{window_start}"), "THROTTLE")
@@ -216,6 +248,18 @@ pub const FAMILIES: &[KeyFamily] = &[
     ),
     family("profile", "ACCOUNT#", "PROFILE", Cleanup::AccountPartition),
     family(
+        "selection history",
+        "ACCOUNT#",
+        "PAST_SELECTION#",
+        Cleanup::AccountPartition,
+    ),
+    family(
+        "selection",
+        "ACCOUNT#",
+        "SELECTION",
+        Cleanup::AccountPartition,
+    ),
+    family(
         "timeline",
         "ACCOUNT#",
         TIMELINE_PREFIX,
@@ -246,6 +290,8 @@ pub const FAMILIES: &[KeyFamily] = &[
     // Delivered ones expire; failed ones stay for operators (not account data).
     family("delivery", "DELIVERY#", "DELIVERY", Cleanup::NotAccountData),
     family("failure counter", "THROTTLE#", "THROTTLE", Cleanup::Expires),
+    family("current plan", PLANS_PK, "PLAN#", Cleanup::NotAccountData),
+    family("plan version", "PLAN#", "V#", Cleanup::NotAccountData),
 ];
 
 /// The family an item belongs to, by its keys.
@@ -266,6 +312,10 @@ mod tests {
             partner(PartnerId::random()),
             partner_source("partner.a"),
             throttle("IP#127.0.0.1", 1_800_000_000),
+            plan_current(1),
+            selection(account),
+            selection_history(account, "2026-01-01T00:00:00.000000Z"),
+            plan_version(1, 2),
             account_keys_sample(account),
             subscription(account, SubscriptionId::for_plan(account)),
             profile(account),
