@@ -79,9 +79,35 @@ pub struct Account {
     pub billing: BillingOwner,
     #[serde(default)]
     pub pages: Vec<Page>,
+    /// Whether the partner has the shop's integrations running (the signed-payload
+    /// contract's pause/resume); paused shops' tokens are refused and accrue no usage.
+    #[serde(default = "running_by_default")]
+    pub running: bool,
+    /// When it was paused, most recent last (the usage of a period leaves these out).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paused_intervals: Vec<PausedInterval>,
+    /// SHA-256 of the shop's `accessToken`, to authenticate its front-end integration
+    /// without opening the sealed token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_hash: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
+
+fn running_by_default() -> bool {
+    true
+}
+
+/// A time the shop was paused; `to` is `None` while it still is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PausedInterval {
+    pub from: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+/// The most paused intervals an account keeps (the oldest go first): bounds the item.
+pub const MAX_PAUSED_INTERVALS: usize = 200;
 
 impl Record for Account {
     fn keys(&self) -> Keys {
@@ -191,6 +217,9 @@ impl Accounts {
                 access_token,
                 secret_key,
             }),
+            running: true,
+            paused_intervals: Vec::new(),
+            access_token_hash: Some(crate::secrets::token_hash(&credentials.access_token)),
             created_at: now.clone(),
             updated_at: now,
         };
@@ -236,6 +265,58 @@ impl Accounts {
             credentials,
             created: false,
         })
+    }
+
+    /// Pauses or resumes the partner's shop; the same state again changes nothing.
+    pub async fn set_running(
+        &self,
+        partner: PartnerId,
+        domain: &ShopDomain,
+        running: bool,
+    ) -> Result<Account, AccountError> {
+        self.uow
+            .apply(|| async {
+                let mut account = self.shop_of(partner, domain).await?;
+                if account.running == running {
+                    return Ok(Planned::nothing(account));
+                }
+                let now = clock::sortable(clock::now());
+                if running {
+                    if let Some(open) = account
+                        .paused_intervals
+                        .last_mut()
+                        .filter(|i| i.to.is_none())
+                    {
+                        open.to = Some(now.clone());
+                    }
+                } else {
+                    account.paused_intervals.push(PausedInterval {
+                        from: now.clone(),
+                        to: None,
+                    });
+                    let excess = account
+                        .paused_intervals
+                        .len()
+                        .saturating_sub(MAX_PAUSED_INTERVALS);
+                    account.paused_intervals.drain(..excess);
+                }
+                account.running = running;
+                account.updated_at = now;
+                let change = crate::events::ShopRunning {
+                    shop: domain.clone(),
+                    running,
+                };
+                let payload = if running {
+                    EventPayload::ShopResumed(change)
+                } else {
+                    EventPayload::ShopPaused(change)
+                };
+                let mut tx = Tx::new();
+                tx.put(&account)?
+                    .event(HubEvent::new(payload).for_account(account.id, partner));
+                Ok::<_, AccountError>(Planned::new(tx, account))
+            })
+            .await
     }
 
     /// The partner's shop at this host; another partner's shop is unknown here.

@@ -60,7 +60,7 @@ impl PayloadVerifier {
         jwt: &str,
         keys: &[PartnerKey],
         now: OffsetDateTime,
-    ) -> Result<serde_json::Map<String, serde_json::Value>, PayloadError> {
+    ) -> Result<Claims, PayloadError> {
         let jwt = jwt.trim();
         let header = jsonwebtoken::decode_header(jwt).map_err(|e| match e.kind() {
             // `alg: none` and other algorithms the library does not know land here.
@@ -90,8 +90,19 @@ impl PayloadVerifier {
             let Ok(decoding) = DecodingKey::from_rsa_pem(key.public_key_pem.as_bytes()) else {
                 continue;
             };
-            match jsonwebtoken::decode::<serde_json::Value>(jwt, &decoding, &validation) {
-                Ok(data) => return self.check_times(data.claims, now),
+            // The claims' own JSON text is kept: numbers (money) stay exact decimals.
+            match jsonwebtoken::decode::<Box<serde_json::value::RawValue>>(
+                jwt,
+                &decoding,
+                &validation,
+            ) {
+                Ok(data) => {
+                    let json = data.claims.get().to_owned();
+                    let value: serde_json::Value = serde_json::from_str(&json)
+                        .map_err(|e| PayloadError::Malformed(e.to_string()))?;
+                    let map = self.check_times(value, now)?;
+                    return Ok(Claims { map, json });
+                }
                 Err(e) => {
                     last = match e.kind() {
                         ErrorKind::InvalidSignature | ErrorKind::InvalidRsaKey(_) => {
@@ -158,11 +169,37 @@ impl PayloadVerifier {
     }
 }
 
-/// Parses verified claims into a DTO.
-pub fn claims_into<T: DeserializeOwned>(
-    claims: serde_json::Map<String, serde_json::Value>,
-) -> Result<T, serde_json::Error> {
-    serde_json::from_value(serde_json::Value::Object(claims))
+/// Verified claims: as a JSON object, and as the JSON text that was signed (parsed
+/// into a DTO from the text, so numbers keep every digit).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claims {
+    map: serde_json::Map<String, serde_json::Value>,
+    json: String,
+}
+
+impl std::ops::Deref for Claims {
+    type Target = serde_json::Map<String, serde_json::Value>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl Claims {
+    /// The claims in canonical form without the time claims (`iat`, `exp`, `nbf`,
+    /// `jti`): the same request signed twice has the same hash.
+    pub fn content_hash(&self) -> String {
+        let mut content = self.map.clone();
+        for name in ["iat", "exp", "nbf", "jti"] {
+            content.remove(name);
+        }
+        crate::store::canonical_hash(&serde_json::Value::Object(content))
+    }
+}
+
+/// Parses verified claims into a DTO (from the signed text: numbers stay exact).
+pub fn claims_into<T: DeserializeOwned>(claims: &Claims) -> Result<T, serde_json::Error> {
+    serde_json::from_str(&claims.json)
 }
 
 /// The `alg` named in a JWT header, read without trusting it.

@@ -221,3 +221,33 @@ fn every_http_function_may_count_failed_authentications() {
     }
     assert!(checked >= 3);
 }
+
+#[test]
+fn every_function_is_under_the_errors_and_throttles_alarms() {
+    let template = template();
+    let functions: BTreeSet<String> = template
+        .resources_of_type("AWS::Serverless::Function")
+        .map(|(id, _)| id.to_owned())
+        .collect();
+    for metric in ["Errors", "Throttles"] {
+        let mut covered = BTreeSet::new();
+        for (id, props) in template.resources_of_type("AWS::CloudWatch::Alarm") {
+            let Some(metrics) = props["Metrics"].as_sequence() else {
+                continue;
+            };
+            let stats: Vec<&Value> = metrics
+                .iter()
+                .filter(|m| m["MetricStat"]["Metric"]["MetricName"] == metric)
+                .collect();
+            // CloudWatch: a metric math alarm takes at most 10 metrics.
+            assert!(stats.len() <= 10, "{id}: {} metrics", stats.len());
+            for stat in stats {
+                let dimension = &stat["MetricStat"]["Metric"]["Dimensions"][0]["Value"];
+                if let Value::Tagged(tagged) = dimension {
+                    covered.insert(tagged.value.as_str().unwrap().to_owned());
+                }
+            }
+        }
+        assert_eq!(covered, functions, "{metric}");
+    }
+}

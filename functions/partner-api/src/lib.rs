@@ -21,11 +21,15 @@ use shared::{
 };
 
 pub use shared::http::auth::PARTNER_TOKEN_HEADER;
-pub use wire::{DomainResponse, ProvisionClaims, ShopClaims, SignedBody};
+pub use wire::{
+    ConfirmClaims, ConfirmResponse, DomainResponse, ProvisionClaims, RunningClaims, ShopClaims,
+    ShopState, SignedBody,
+};
 
 pub const NAME: &str = "partner-api";
 pub const DOMAINS_PATH: &str = "/api/v0/partners/domains";
 pub const PLANS_PATH: &str = "/api/v0/partners/subscriptions";
+pub const CONFIRM_PATH: &str = "/api/v0/partners/domains/subscriptions/confirm";
 
 pub fn function() -> Function {
     Function::http(NAME, router)
@@ -35,8 +39,9 @@ pub fn function() -> Function {
 pub fn router(hub: Arc<Hub>) -> Router {
     with_fallbacks(
         Router::new()
-            .route(DOMAINS_PATH, post(provision_domain))
-            .route(PLANS_PATH, post(list_plans)),
+            .route(DOMAINS_PATH, post(provision_domain).put(set_running))
+            .route(PLANS_PATH, post(list_plans))
+            .route(CONFIRM_PATH, post(confirm_plans)),
     )
     .with_state(hub)
 }
@@ -47,16 +52,70 @@ async fn signed<T: serde::de::DeserializeOwned>(
     partner: &Partner,
     body: Result<AnyJson<SignedBody>, ApiError>,
 ) -> Result<T, ApiError> {
+    signed_with_hash(hub, partner, body)
+        .await
+        .map(|(claims, _)| claims)
+}
+
+/// [`signed`], and the claims' content hash (time claims left out).
+async fn signed_with_hash<T: serde::de::DeserializeOwned>(
+    hub: &Hub,
+    partner: &Partner,
+    body: Result<AnyJson<SignedBody>, ApiError>,
+) -> Result<(T, String), ApiError> {
     let AnyJson(body) = body?;
     let claims = verified_claims(hub, partner, &body.jwt()?).await?;
-    claims_into(claims).map_err(|e| {
+    let parsed = claims_into(&claims).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_payload",
             e.to_string(),
         )
         .with_field("payload")
-    })
+    })?;
+    Ok((parsed, claims.content_hash()))
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "a stored value could not be answered");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "the hub could not complete the request; it is safe to retry",
+    )
+}
+
+/// `POST /api/v0/partners/domains/subscriptions/confirm`: the shop's plans and first
+/// billing period (step 3).
+async fn confirm_plans(
+    State(hub): State<Arc<Hub>>,
+    PartnerAuth(partner): PartnerAuth,
+    body: Result<AnyJson<SignedBody>, ApiError>,
+) -> Result<Json<ConfirmResponse>, ApiError> {
+    let (claims, hash): (ConfirmClaims, String) = signed_with_hash(&hub, &partner, body).await?;
+    let domain = claims.shop()?;
+    let confirmation = claims.confirmation(hash)?;
+    let shop = hub.accounts.shop_of(partner.id, &domain).await?;
+    let selection = hub
+        .billing
+        .confirm(partner.id, shop.id, confirmation)
+        .await?;
+    ConfirmResponse::of(&selection).map(Json).map_err(internal)
+}
+
+/// `PUT /api/v0/partners/domains`: pause (`running: false`) or resume a shop.
+async fn set_running(
+    State(hub): State<Arc<Hub>>,
+    PartnerAuth(partner): PartnerAuth,
+    body: Result<AnyJson<SignedBody>, ApiError>,
+) -> Result<Json<ShopState>, ApiError> {
+    let claims: RunningClaims = signed(&hub, &partner, body).await?;
+    let (domain, running) = (claims.shop()?, claims.running()?);
+    let account = hub
+        .accounts
+        .set_running(partner.id, &domain, running)
+        .await?;
+    Ok(Json(ShopState::of(&domain, &account)))
 }
 
 /// `POST /api/v0/partners/subscriptions`: the plans a shop may choose from (step 2).
@@ -73,14 +132,7 @@ async fn list_plans(
         .map(|plan| ContractPlan::from_spec(&plan.spec))
         .collect::<Result<Vec<_>, _>>()
         .map(Json)
-        .map_err(|e| {
-            tracing::error!(error = %e, "a stored price is not a JSON number");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "the hub could not complete the request; it is safe to retry",
-            )
-        })
+        .map_err(internal)
 }
 
 /// `POST /api/v0/partners/domains`: provision a shop account.

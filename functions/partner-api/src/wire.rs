@@ -3,10 +3,16 @@
 
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use shared::{
-    accounts::{Page, ProvisionedShop, ShopProfile},
-    domain::{CurrencyCode, Email, Locale, ParseError, Platform, ShopDomain, ShopName, TzOffset},
+    accounts::{Account, Page, PausedInterval, ProvisionedShop, ShopProfile},
+    billing::{Confirmation, MAX_TRIAL_DAYS, Selection},
+    clock,
+    domain::{
+        CurrencyCode, Email, Locale, ParseError, Platform, Price, ShopDomain, ShopName, TzOffset,
+    },
     http::ApiError,
+    plans::ContractPlan,
 };
 
 /// The request body: `{"payload": "<JWT>"}`.
@@ -66,6 +72,217 @@ pub struct ShopClaims {
 impl ShopClaims {
     pub fn shop(&self) -> Result<ShopDomain, ApiError> {
         field("shop", &self.shop, ShopDomain::parse)
+    }
+}
+
+/// The confirm call's claims (step 3). The fixed cap is accepted under the example's
+/// `fixedPriceAmountUSD`, the table's `frixedPriceCapUSD` and the corrected
+/// `fixedPriceCapUSD`; two of them with different values are refused.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfirmClaims {
+    shop: Option<serde_json::Value>,
+    start: Option<serde_json::Value>,
+    end: Option<serde_json::Value>,
+    trial_days: Option<serde_json::Value>,
+    subscription_ids: Option<serde_json::Value>,
+    #[serde(rename = "dynamicPriceCapUSD")]
+    dynamic_cap: Option<Box<RawValue>>,
+    #[serde(rename = "fixedPriceCapUSD")]
+    fixed_cap: Option<Box<RawValue>>,
+    #[serde(rename = "frixedPriceCapUSD")]
+    frixed_cap: Option<Box<RawValue>>,
+    #[serde(rename = "fixedPriceAmountUSD")]
+    fixed_amount: Option<Box<RawValue>>,
+}
+
+/// The most plans one confirmation may name.
+const MAX_SUBSCRIPTION_IDS: usize = 100;
+
+impl ConfirmClaims {
+    pub fn shop(&self) -> Result<ShopDomain, ApiError> {
+        field("shop", &self.shop, ShopDomain::parse)
+    }
+
+    /// Everything but the shop, checked field by field; `claims_hash` identifies the
+    /// request (see `Claims::content_hash`).
+    pub fn confirmation(&self, claims_hash: String) -> Result<Confirmation, ApiError> {
+        let date = |name: &str, value: &Option<serde_json::Value>| {
+            field(name, value, |s| {
+                clock::parse_iso8601(s.trim()).ok_or_else(|| {
+                    ParseError::new(
+                        "must be an ISO-8601 date-time (or date) in the years 0001-9999",
+                    )
+                })
+            })
+        };
+        let start = date("start", &self.start)?;
+        let end = date("end", &self.end)?;
+        let trial_days = match &self.trial_days {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => Some(
+                v.as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .filter(|n| *n <= MAX_TRIAL_DAYS)
+                    .ok_or_else(|| {
+                        ApiError::invalid_field(
+                            "trialDays",
+                            ParseError::new(format!(
+                                "must be a whole number of days, 0 to {MAX_TRIAL_DAYS}"
+                            )),
+                        )
+                    })?,
+            ),
+        };
+        let ids = match &self.subscription_ids {
+            None | Some(serde_json::Value::Null) => {
+                return Err(ApiError::missing_field("subscriptionIds"));
+            }
+            Some(serde_json::Value::Array(items)) if !items.is_empty() && items.len() <= MAX_SUBSCRIPTION_IDS => items
+                .iter()
+                .map(|item| item.as_u64().and_then(|n| u32::try_from(n).ok()).filter(|n| *n > 0))
+                .collect::<Option<Vec<u32>>>(),
+            Some(_) => None,
+        }
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "subscriptionIds",
+                ParseError::new(format!(
+                    "must be an array of 1 to {MAX_SUBSCRIPTION_IDS} subscription ids (positive integers)"
+                )),
+            )
+        })?;
+        let mut plan_ids: Vec<u32> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !plan_ids.contains(&id) {
+                plan_ids.push(id);
+            }
+        }
+        let cap = |name: &str, raw: &Option<Box<RawValue>>| -> Result<Option<Price>, ApiError> {
+            match raw.as_deref().map(RawValue::get) {
+                None | Some("null") => Ok(None),
+                Some(text) => Price::parse(text)
+                    .map(Some)
+                    .map_err(|e| ApiError::invalid_field(name, e)),
+            }
+        };
+        let mut fixed: Option<(&str, Price)> = None;
+        for (name, raw) in [
+            ("fixedPriceCapUSD", &self.fixed_cap),
+            ("frixedPriceCapUSD", &self.frixed_cap),
+            ("fixedPriceAmountUSD", &self.fixed_amount),
+        ] {
+            if let Some(value) = cap(name, raw)? {
+                match &fixed {
+                    Some((first, seen)) if seen.amount() != value.amount() => {
+                        return Err(ApiError::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "conflicting_fields",
+                            format!("{first} and {name} name different fixed price caps"),
+                        )
+                        .with_field(name));
+                    }
+                    Some(_) => {}
+                    None => fixed = Some((name, value)),
+                }
+            }
+        }
+        Ok(Confirmation {
+            plan_ids,
+            start,
+            end,
+            trial_days,
+            dynamic_price_cap_usd: cap("dynamicPriceCapUSD", &self.dynamic_cap)?,
+            fixed_price_cap_usd: fixed.map(|(_, price)| price),
+            claims_hash,
+        })
+    }
+}
+
+/// The confirm answer: the plans as listed, and the billing period.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfirmResponse {
+    pub subscriptions: Vec<ContractPlan>,
+    pub billing_period: BillingPeriodBody,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BillingPeriodBody {
+    pub start: String,
+    pub end: String,
+    pub trial_days: u32,
+    pub trial_ends_at: String,
+    #[serde(rename = "dynamicPriceCapUSD")]
+    pub dynamic_price_cap_usd: Option<Box<RawValue>>,
+    #[serde(rename = "fixedPriceCapUSD")]
+    pub fixed_price_cap_usd: Option<Box<RawValue>>,
+}
+
+impl ConfirmResponse {
+    pub fn of(selection: &Selection) -> Result<Self, serde_json::Error> {
+        let period = &selection.period;
+        let number = |p: &Option<Price>| p.as_ref().map(Price::to_json_number).transpose();
+        Ok(Self {
+            subscriptions: selection
+                .plans
+                .iter()
+                .map(|plan| ContractPlan::from_spec(&plan.spec))
+                .collect::<Result<_, _>>()?,
+            billing_period: BillingPeriodBody {
+                start: clock::rfc3339_millis(period.start),
+                end: clock::rfc3339_millis(period.end),
+                trial_days: period.trial_days,
+                trial_ends_at: clock::rfc3339_millis(period.trial_ends_at),
+                dynamic_price_cap_usd: number(&period.dynamic_price_cap_usd)?,
+                fixed_price_cap_usd: number(&period.fixed_price_cap_usd)?,
+            },
+        })
+    }
+}
+
+/// The pause/resume call's claims (the appendix): `{shop, running}`.
+#[derive(Debug, Deserialize)]
+pub struct RunningClaims {
+    shop: Option<serde_json::Value>,
+    running: Option<serde_json::Value>,
+}
+
+impl RunningClaims {
+    pub fn shop(&self) -> Result<ShopDomain, ApiError> {
+        field("shop", &self.shop, ShopDomain::parse)
+    }
+
+    pub fn running(&self) -> Result<bool, ApiError> {
+        match &self.running {
+            Some(serde_json::Value::Bool(b)) => Ok(*b),
+            None | Some(serde_json::Value::Null) => Err(ApiError::missing_field("running")),
+            Some(_) => Err(ApiError::invalid_field(
+                "running",
+                ParseError::new("must be true or false"),
+            )),
+        }
+    }
+}
+
+/// A shop's integration state (the pause/resume answer).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShopState {
+    pub shop: String,
+    pub running: bool,
+    /// When it was paused (most recent last); `to` is absent while it still is.
+    pub paused_intervals: Vec<PausedInterval>,
+}
+
+impl ShopState {
+    pub fn of(domain: &ShopDomain, account: &Account) -> Self {
+        Self {
+            shop: domain.as_str().to_owned(),
+            running: account.running,
+            paused_intervals: account.paused_intervals.clone(),
+        }
     }
 }
 

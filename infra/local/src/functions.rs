@@ -18,6 +18,7 @@ pub fn all() -> Vec<Function> {
         marketplace_webhooks::function(),
         marketplace_suspensions::function(),
         outbound_deliveries::function(),
+        billing_periods::function(),
     ]
 }
 

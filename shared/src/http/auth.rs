@@ -66,7 +66,7 @@ pub async fn verified_claims(
     hub: &Hub,
     partner: &Partner,
     jwt: &str,
-) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+) -> Result<crate::signed_payload::Claims, ApiError> {
     let scope = Scope::PartnerSignatures(partner.id.to_string());
     let now = clock::now();
     if let Some(wait) = hub.throttle.blocked(&scope, now) {

@@ -220,6 +220,9 @@ impl Marketplaces {
                             credentials: None,
                             billing: BillingOwner::Marketplace,
                             pages: Vec::new(),
+                            running: true,
+                            paused_intervals: Vec::new(),
+                            access_token_hash: None,
                             created_at: at.clone(),
                             updated_at: at.clone(),
                         };

@@ -367,6 +367,9 @@ impl Subscriptions {
             credentials: None,
             billing: BillingOwner::Partner,
             pages: Vec::new(),
+            running: true,
+            paused_intervals: Vec::new(),
+            access_token_hash: None,
             created_at: now.clone(),
             updated_at: now,
         };
