@@ -57,6 +57,14 @@ pub struct WidgetReport {
     pub at: OffsetDateTime,
 }
 
+/// A page view from a shop's front-end integration (its tracking route): counted per
+/// day with the day's active users, for usage.
+#[derive(Debug, Clone)]
+pub struct PageView {
+    pub user_id: String,
+    pub at: OffsetDateTime,
+}
+
 /// Lowercased, trimmed, inner whitespace collapsed, at most 200 characters.
 pub fn normalise_query(query: &str) -> String {
     let collapsed = query
@@ -131,6 +139,11 @@ pub struct DayActivity {
     pub sessions: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<String>,
+    /// Page views the shop's front-end integration reported, and their users (HLL).
+    #[serde(default)]
+    pub page_views: u64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub page_users: Vec<String>,
 }
 
 impl DayActivity {
@@ -144,7 +157,14 @@ impl DayActivity {
             qnc: HashMap::new(),
             sessions: Vec::new(),
             users: Vec::new(),
+            page_views: 0,
+            page_users: Vec::new(),
         }
+    }
+
+    /// Estimated distinct users of the shop's pages that day.
+    pub fn active_users(&self) -> u64 {
+        hll_estimate(self.page_users.iter())
     }
 }
 
@@ -260,6 +280,70 @@ pub struct Analytics {
 impl Analytics {
     pub fn new(table: Table) -> Self {
         Self { table }
+    }
+
+    /// Records one page view: one `UpdateItem` on the day's item (created first on the
+    /// account's first report of the day).
+    pub async fn record_page_view(
+        &self,
+        account: AccountId,
+        view: &PageView,
+    ) -> Result<(), AnalyticsError> {
+        let day = day_string(
+            crate::clock::in_range(view.at)
+                .unwrap_or(crate::clock::LATEST)
+                .date(),
+        );
+        let update = || async {
+            let result = self
+                .table
+                .client()
+                .update_item()
+                .table_name(self.table.name())
+                .set_key(Some(day_keys(account, &day).primary()))
+                .condition_expression("attribute_exists(PK)")
+                .update_expression("ADD #views :one, #users :user")
+                .expression_attribute_names("#views", "page_views")
+                .expression_attribute_names("#users", "page_users")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .expression_attribute_values(
+                    ":user",
+                    AttributeValue::Ss(vec![hll_entry(&view.user_id)]),
+                )
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(true),
+                Err(err) if err.code() == Some("ConditionalCheckFailedException") => Ok(false),
+                Err(err) => Err(StoreError::from_sdk(err)),
+            }
+        };
+        if update().await? {
+            return Ok(());
+        }
+        match self.table.put_new(&DayActivity::empty(account, &day)).await {
+            Ok(()) | Err(StoreError::ConditionFailed) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if update().await? {
+            Ok(())
+        } else {
+            Err(AnalyticsError::Store(StoreError::Dynamo(
+                "day item vanished".into(),
+            )))
+        }
+    }
+
+    /// The account's activity of one UTC day, if it had any.
+    pub async fn day(
+        &self,
+        account: AccountId,
+        date: Date,
+    ) -> Result<Option<DayActivity>, AnalyticsError> {
+        Ok(self
+            .table
+            .get(&day_keys(account, &day_string(date)))
+            .await?)
     }
 
     /// Records one widget report: one `UpdateItem` (two on an account's first report of

@@ -170,6 +170,34 @@ proptest! {
     }
 
     #[test]
+    fn signed_payload_claims_of_every_call_parse_or_name_a_field(
+        confirm in arb_object(&["shop", "start", "end", "trialDays", "subscriptionIds", "dynamicPriceCapUSD", "fixedPriceCapUSD", "frixedPriceCapUSD", "fixedPriceAmountUSD"]),
+        running in arb_object(&["shop", "running"]),
+    ) {
+        // Through the JSON text, as the hub reads signed claims (numbers stay exact).
+        if let Ok(claims) = serde_json::from_str::<partner_api::ConfirmClaims>(&confirm.to_string()) {
+            let parsed = claims.shop().and_then(|_| claims.confirmation("hash".into()));
+            match parsed {
+                Ok(c) => {
+                    prop_assert!(!c.plan_ids.is_empty() && c.plan_ids.len() <= 100);
+                    prop_assert!(clock::in_range(c.start).is_some() && clock::in_range(c.end).is_some());
+                }
+                Err(e) => prop_assert!(e.field.is_some() && e.status.is_client_error(), "{:?}", e),
+            }
+        }
+        if let Ok(claims) = serde_json::from_str::<partner_api::RunningClaims>(&running.to_string())
+            && let Err(e) = claims.shop().and_then(|_| claims.running())
+        {
+            prop_assert!(e.field.is_some(), "{:?}", e);
+        }
+    }
+
+    #[test]
+    fn plan_catalogs_parse_or_name_a_field(catalog in prop::collection::vec(arb_object(&["id", "name", "summary", "description", "allowedActions", "subscriptionTieredPricings", "subscriptionDynamicPricings", "type", "trialDays"]), 0..4)) {
+        let _ = shared::plans::parse_catalog(&Value::Array(catalog).to_string());
+    }
+
+    #[test]
     fn marketplace_bodies_parse_or_are_refused(body in arb_json(), raw in any::<Vec<u8>>()) {
         let envelope = json!({"event": body, "user": body, "data": {"user": body, "product": body}});
         for bytes in [serde_json::to_vec(&body).unwrap(), serde_json::to_vec(&envelope).unwrap(), raw] {
@@ -243,9 +271,13 @@ proptest! {
         let jwt = sign_raw(Header::new(Algorithm::RS512), PARTNER_A_KEY, &claims);
         if let Ok(accepted) = verifier().verify(&jwt, &[partner_key()], now) {
             let exp = accepted["exp"].as_i64().unwrap();
-            let issued = accepted.get("iat").and_then(Value::as_i64).unwrap_or(t);
+            // Accepted: not expired beyond the skew, and living at most the lifetime (from
+            // `iat`, which must not follow `exp`, or else from now).
             prop_assert!(exp >= t - 60);
-            prop_assert!(issued <= exp && exp - issued <= 3600 + 60);
+            match accepted.get("iat").and_then(Value::as_i64) {
+                Some(iat) => prop_assert!(iat <= exp && exp - iat <= 3600 + 60),
+                None => prop_assert!(exp - t <= 3600 + 60),
+            }
         }
     }
 }

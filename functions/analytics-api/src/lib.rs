@@ -14,10 +14,13 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use shared::{
     Hub,
-    analytics::{WidgetReport, WidgetSummary, normalise_query},
+    analytics::{PageView, WidgetReport, WidgetSummary, normalise_query},
     clock,
     domain::{AccountId, ExternalId, ParseError},
-    http::{AnyJson, ApiError, Path, Query, auth::AnalyticsAuth},
+    http::{
+        AnyJson, ApiError, Path, Query,
+        auth::{AnalyticsAuth, ShopAuth},
+    },
     runtime::Function,
 };
 
@@ -29,6 +32,8 @@ pub fn function() -> Function {
 
 pub const WIDGET_EVENTS_PATH: &str = "/api/v0/widget/events";
 pub const ANALYTICS_PATH: &str = "/api/v0/partners/customers/{customer_id}/analytics";
+/// A shop's front-end integration reports its page views here.
+pub const TRACK_PATH: &str = "/api/v0/shops/{shop}/track";
 const WIDGET_SCRIPT: &str = include_str!("widget.js");
 
 pub fn router(hub: Arc<Hub>) -> Router {
@@ -36,7 +41,8 @@ pub fn router(hub: Arc<Hub>) -> Router {
         Router::new()
             .route(WIDGET_EVENTS_PATH, post(report).options(preflight))
             .route("/widget.js", get(widget_script))
-            .route(ANALYTICS_PATH, get(summary)),
+            .route(ANALYTICS_PATH, get(summary))
+            .route(TRACK_PATH, post(track).options(preflight)),
     )
     .with_state(hub)
 }
@@ -54,7 +60,9 @@ fn cors(mut response: Response) -> Response {
     );
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("content-type, x-widget-key"),
+        HeaderValue::from_static(
+            "content-type, x-widget-key, x-rlv-access-token, x-rlv-page-token",
+        ),
     );
     headers.insert(
         header::ACCESS_CONTROL_MAX_AGE,
@@ -79,6 +87,40 @@ async fn widget_script() -> Response {
         WIDGET_SCRIPT,
     )
         .into_response()
+}
+
+/// A page view as the shop's front-end integration sends it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrackBody {
+    user_id: Option<String>,
+}
+
+/// `POST /api/v0/shops/{shop}/track`: one page view of the shop (202), counted per day
+/// with the day's active users; refused while the shop is paused.
+async fn track(
+    State(hub): State<Arc<Hub>>,
+    shop: Result<ShopAuth, ApiError>,
+    body: Result<AnyJson<TrackBody>, ApiError>,
+) -> Response {
+    let recorded = async {
+        let ShopAuth(account) = shop?;
+        let AnyJson(body) = body?;
+        let view = PageView {
+            user_id: id_field("userId", body.user_id)?,
+            at: clock::now(),
+        };
+        hub.analytics.record_page_view(account.id, &view).await?;
+        Ok::<_, ApiError>(())
+    };
+    cors(match recorded.await {
+        Ok(()) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({"accepted": true})),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    })
 }
 
 /// A widget report as sent.

@@ -153,6 +153,85 @@ impl FromRequestParts<Arc<Hub>> for AnalyticsAuth {
     }
 }
 
+/// The headers a shop's front-end integration authenticates with.
+pub const ACCESS_TOKEN_HEADER: &str = "x-rlv-access-token";
+pub const PAGE_TOKEN_HEADER: &str = "x-rlv-page-token";
+
+/// A shop's front-end integration, on a route with a `{shop}` path parameter:
+/// authenticated by the shop's `accessToken` (`x-rlv-access-token`) or one of its page
+/// tokens (`x-rlv-page-token`). A paused shop is refused (403 `shop_paused`): pausing
+/// stops its integrations.
+pub struct ShopAuth(pub crate::accounts::Account);
+
+#[derive(serde::Deserialize)]
+struct ShopParam {
+    shop: String,
+}
+
+impl FromRequestParts<Arc<Hub>> for ShopAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, hub: &Arc<Hub>) -> Result<Self, ApiError> {
+        let super::Path(ShopParam { shop }) =
+            super::Path::<ShopParam>::from_request_parts(parts, hub).await?;
+        let domain = crate::domain::ShopDomain::parse(&shop)
+            .map_err(|e| ApiError::invalid_field("shop", e))?;
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        let (access, page) = (header(ACCESS_TOKEN_HEADER), header(PAGE_TOKEN_HEADER));
+        let auth = async {
+            if access.is_none() && page.is_none() {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "missing_shop_token",
+                    "send the shop's accessToken (x-rlv-access-token) or a page token (x-rlv-page-token)",
+                ));
+            }
+            let account = hub
+                .accounts
+                .get(crate::domain::AccountId::for_shop(&domain))
+                .await?
+                .filter(|account| {
+                    let by_access = access
+                        .zip(account.access_token_hash.as_deref())
+                        .is_some_and(|(token, hash)| crate::secrets::token_matches(token, hash));
+                    let by_page = page.is_some_and(|token| {
+                        account.pages.iter().any(|p| {
+                            crate::secrets::token_matches(
+                                token,
+                                &crate::secrets::token_hash(&p.token),
+                            )
+                        })
+                    });
+                    by_access || by_page
+                })
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_shop_token",
+                        "the token is not one of this shop's",
+                    )
+                })?;
+            Ok(account)
+        };
+        let account = throttled(hub, parts, auth).await?;
+        if !account.running {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "shop_paused",
+                "the shop's integrations are paused by its partner",
+            ));
+        }
+        Ok(Self(account))
+    }
+}
+
 /// A marketplace, authenticated by its key as a bearer token.
 pub struct MarketplaceAuth(pub Partner);
 
