@@ -486,28 +486,17 @@ async fn auto_approval_goes_live_at_once_and_sources_belong_to_one_partner() {
 
 /// Every item of the table, by its keys and its attributes as JSON (test only: a Scan).
 async fn scan_all(hub: &Hub) -> Vec<(String, String, serde_json::Value)> {
-    let mut items = Vec::new();
-    let mut start = None;
-    loop {
-        let out = hub
-            .table
-            .client()
-            .scan()
-            .table_name(hub.table.name())
-            .set_exclusive_start_key(start.take())
-            .send()
-            .await
-            .unwrap();
-        for item in out.items.unwrap_or_default() {
+    hub.table
+        .scan_all()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|item| {
             let value: serde_json::Value = serde_dynamo::from_item(item).unwrap();
             let key = |k: &str| value[k].as_str().unwrap_or_default().to_owned();
-            items.push((key("PK"), key("SK"), value.clone()));
-        }
-        match out.last_evaluated_key {
-            Some(key) if !key.is_empty() => start = Some(key),
-            _ => return items,
-        }
-    }
+            (key("PK"), key("SK"), value.clone())
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

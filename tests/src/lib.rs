@@ -199,36 +199,21 @@ impl TestHub {
     /// Every item of the hub's table as `PK SK`, failure counters left out (they are
     /// written on failures by design): to show a refused request wrote nothing.
     pub async fn table_keys(&self) -> std::collections::BTreeSet<String> {
-        let hub = &self.stand_in.hub;
-        let mut keys = std::collections::BTreeSet::new();
-        let mut start = None;
-        loop {
-            let out = hub
-                .table
-                .client()
-                .scan()
-                .table_name(hub.table.name())
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .expect("scan");
-            for item in out.items.unwrap_or_default() {
+        let items = self.stand_in.hub.table.scan_all().await.expect("scan");
+        items
+            .iter()
+            .map(|item| {
                 let key = |k: &str| {
                     item.get(k)
                         .and_then(|v| v.as_s().ok())
                         .cloned()
                         .unwrap_or_default()
                 };
-                let (pk, sk) = (key("PK"), key("SK"));
-                if !pk.starts_with("THROTTLE#") {
-                    keys.insert(format!("{pk} {sk}"));
-                }
-            }
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return keys,
-            }
-        }
+                (key("PK"), key("SK"))
+            })
+            .filter(|(pk, _)| !pk.starts_with("THROTTLE#"))
+            .map(|(pk, sk)| format!("{pk} {sk}"))
+            .collect()
     }
 
     pub async fn register_marketplace(&self, name: &str) -> TestMarketplace {

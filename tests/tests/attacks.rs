@@ -662,8 +662,7 @@ async fn hostile_events(hub: &TestHub) -> usize {
         partner.id,
         &shared::domain::ExternalId::parse("after-the-attack").unwrap(),
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
+    let parked = hub_tests::eventually(Duration::from_secs(60), || async {
         let parked = hub.stand_in.hub.dead_letters.list().await.unwrap();
         let processed = hub
             .stand_in
@@ -673,25 +672,19 @@ async fn hostile_events(hub: &TestHub) -> usize {
             .await
             .unwrap()
             .is_some();
-        if parked.len() >= parked_before + cancellations.len() && processed {
-            let reasons: Vec<&str> = parked.iter().map(|d| d.reason.as_str()).collect();
-            assert!(
-                reasons
-                    .iter()
-                    .filter(|r| r.contains("effective_date"))
-                    .count()
-                    >= cancellations.len(),
-                "{reasons:?}"
-            );
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "parked {} (processed: {processed})",
-            parked.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        (parked.len() >= parked_before + cancellations.len() && processed).then_some(parked)
+    })
+    .await
+    .expect("the hostile events parked and the next one processed");
+    let reasons: Vec<&str> = parked.iter().map(|d| d.reason.as_str()).collect();
+    assert!(
+        reasons
+            .iter()
+            .filter(|r| r.contains("effective_date"))
+            .count()
+            >= cancellations.len(),
+        "{reasons:?}"
+    );
     cancellations.len()
 }
 

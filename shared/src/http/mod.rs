@@ -77,14 +77,20 @@ impl ApiError {
         self
     }
 
-    /// A field that failed to parse.
-    pub fn invalid_field(field: &str, err: ParseError) -> Self {
+    /// A field a module refused: 422 `invalid_field` naming it.
+    pub fn invalid(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        let field = field.into();
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_field",
-            format!("{field} {err}"),
+            format!("{field} {message}"),
         )
         .with_field(field)
+    }
+
+    /// A field that failed to parse.
+    pub fn invalid_field(field: &str, err: ParseError) -> Self {
+        Self::invalid(field, err)
     }
 
     pub fn missing_field(field: &str) -> Self {
@@ -225,12 +231,7 @@ impl From<crate::subscriptions::SubscriptionError> for ApiError {
     fn from(err: crate::subscriptions::SubscriptionError) -> Self {
         use crate::subscriptions::SubscriptionError as E;
         match err {
-            E::Invalid { field, message } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
-                format!("{field} {message}"),
-            )
-            .with_field(field),
+            E::Invalid { field, message } => ApiError::invalid(field, message),
             E::UnknownCustomer(_) | E::UnknownAccount(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown_customer", err.to_string())
             }
@@ -244,12 +245,9 @@ impl From<crate::subscriptions::SubscriptionError> for ApiError {
 impl From<crate::analytics::AnalyticsError> for ApiError {
     fn from(err: crate::analytics::AnalyticsError) -> Self {
         match err {
-            crate::analytics::AnalyticsError::Invalid { field, message } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
-                format!("{field} {message}"),
-            )
-            .with_field(field),
+            crate::analytics::AnalyticsError::Invalid { field, message } => {
+                ApiError::invalid(field, message)
+            }
             crate::analytics::AnalyticsError::Store(e) => e.into(),
         }
     }
@@ -259,12 +257,7 @@ impl From<crate::billing::BillingError> for ApiError {
     fn from(err: crate::billing::BillingError) -> Self {
         use crate::billing::BillingError as E;
         match err {
-            E::Invalid { field, message } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
-                format!("{field} {message}"),
-            )
-            .with_field(field),
+            E::Invalid { field, message } => ApiError::invalid(field, message),
             E::Plan(e) => e.into(),
             E::Store(e) => e.into(),
             E::Tx(e) => e.into(),
@@ -276,12 +269,7 @@ impl From<crate::plans::PlanError> for ApiError {
     fn from(err: crate::plans::PlanError) -> Self {
         use crate::plans::PlanError as E;
         match err {
-            E::Invalid { field, message } => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_field",
-                format!("{field} {message}"),
-            )
-            .with_field(field),
+            E::Invalid { field, message } => ApiError::invalid(field, message),
             E::Unknown(id) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown_subscription",

@@ -406,6 +406,28 @@ impl Table {
     }
 
     /// The raw client, for modules with a specialised write (analytics counters).
+    /// Every item of the table (a paginated `Scan`): for tests and operators' checks,
+    /// never on a request path.
+    pub async fn scan_all(&self) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.name)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }
