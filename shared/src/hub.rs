@@ -36,6 +36,7 @@ pub struct Hub {
     pub throttle: crate::throttle::Throttle,
     pub plans: crate::plans::Plans,
     pub billing: crate::billing::Billing,
+    pub admin: crate::admin::Admin,
 }
 
 impl Hub {
@@ -61,6 +62,7 @@ impl Hub {
             analytics: Analytics::new(table.clone()),
             throttle: crate::throttle::Throttle::new(table.clone(), config.throttle),
             plans: crate::plans::Plans::new(uow.clone()),
+            admin: crate::admin::Admin::new(uow.clone()),
             billing: crate::billing::Billing::new(
                 uow.clone(),
                 crate::plans::Plans::new(uow.clone()),

@@ -4,6 +4,7 @@
 //! edge (`http`: errors, auth extractors) and the handler runner (`runtime`).
 
 pub mod accounts;
+pub mod admin;
 pub mod analytics;
 pub mod aws;
 pub mod billing;

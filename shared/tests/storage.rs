@@ -610,3 +610,85 @@ async fn account_cleanup_removes_every_key_family_as_the_key_table_says() {
     }
     assert!(kept.contains("tombstone"), "{kept:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sso_links_are_single_use_and_users_unique_by_partner_and_email() {
+    use shared::{
+        admin::AdminError,
+        admin::SsoRequest,
+        domain::{AccountId, Email, PartnerId},
+    };
+    let hub = hub("admin").await;
+    let now = shared::clock::now();
+    let (p, q) = (PartnerId::random(), PartnerId::random());
+    let (shop_a, shop_b) = (AccountId::random(), AccountId::random());
+    let request = |partner, shop, link: &str| SsoRequest {
+        partner,
+        shop,
+        email: Email::parse("Owner@Shop.com").unwrap(),
+        first_name: "Ana".into(),
+        last_name: "Ionescu".into(),
+        link: link.into(),
+        link_expires_at: now.unix_timestamp() + 300,
+    };
+
+    // First link: a new user (with a confirmation token), signed in.
+    let first = hub
+        .admin
+        .sign_in(&request(p, shop_a, "link-1"), now)
+        .await
+        .unwrap();
+    assert!(first.confirm_token.is_some());
+    assert_eq!(first.user.shops, vec![shop_a]);
+    let (session, user) = hub
+        .admin
+        .session(&first.session_token, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((session.partner_id, user.id), (p, first.user.id));
+
+    // The same link again: refused, no session.
+    assert!(matches!(
+        hub.admin.sign_in(&request(p, shop_a, "link-1"), now).await,
+        Err(AdminError::LinkUsed)
+    ));
+
+    // Another link for another shop of the same partner: the same user, both shops.
+    let second = hub
+        .admin
+        .sign_in(&request(p, shop_b, "link-2"), now)
+        .await
+        .unwrap();
+    assert_eq!(second.user.id, first.user.id);
+    assert!(second.confirm_token.is_none());
+    assert_eq!(second.user.shops, vec![shop_a, shop_b]);
+
+    // Another partner, the same email: another user, who sees only its own shop.
+    let other = hub
+        .admin
+        .sign_in(&request(q, shop_b, "link-3"), now)
+        .await
+        .unwrap();
+    assert_ne!(other.user.id, first.user.id);
+    assert_eq!(other.user.shops, vec![shop_b]);
+
+    // Sessions end on sign-out and at their expiry; unknown tokens open nothing.
+    hub.admin.sign_out(&session).await.unwrap();
+    assert!(
+        hub.admin
+            .session(&first.session_token, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let later = now + time::Duration::seconds(shared::admin::SESSION_SECONDS + 1);
+    assert!(
+        hub.admin
+            .session(&second.session_token, later)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(hub.admin.session("ses_guess", now).await.unwrap().is_none());
+}

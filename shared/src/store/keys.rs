@@ -24,6 +24,8 @@
 //! | failed deliveries (for operators)         | GSI1 `GSI1PK=DELIVERIES#FAILED`, `GSI1SK=<at>#<id>`          |
 //! | a shop's plan selection (due: period end) | `PK=ACCOUNT#<id>`, `SK=SELECTION`, due `BILLING_PERIOD`      |
 //! | a shop's replaced selections              | `PK=ACCOUNT#<id>`, `SK=PAST_SELECTION#<confirmed at>`     |
+//! | an admin user (partner + email)           | `PK=ADMIN_USER#<uuid v5>`, `SK=ADMIN_USER`                   |
+//! | a used SSO link / a session / a confirmation | `PK=SSO_LINK#<hash>` / `ADMIN_SESSION#<hash>` / `ADMIN_CONFIRM#<hash>`, TTL |
 //! | the plan catalog (current versions)       | `PK=PLANS`, `SK=PLAN#<id>`                                   |
 //! | a plan's versions                         | `PK=PLAN#<id>`, `SK=V#<version>`                             |
 //! | failures in a window (throttling)         | `PK=THROTTLE#<scope>#<window start>`, `SK=THROTTLE`, TTL     |
@@ -161,6 +163,26 @@ pub fn selection_history(account: AccountId, confirmed_at: &str) -> Keys {
     )
 }
 
+/// An admin user (one per partner and email; see `admin`).
+pub fn admin_user(id: uuid::Uuid) -> Keys {
+    Keys::new(format!("ADMIN_USER#{id}"), "ADMIN_USER")
+}
+
+/// A used SSO link, by the hash of its payload (TTL: until it would have expired).
+pub fn used_sso_link(hash: &str) -> Keys {
+    Keys::new(format!("SSO_LINK#{hash}"), "SSO_LINK")
+}
+
+/// An admin session, by the hash of its token (TTL).
+pub fn admin_session(hash: &str) -> Keys {
+    Keys::new(format!("ADMIN_SESSION#{hash}"), "ADMIN_SESSION")
+}
+
+/// A welcome email's confirmation token, by its hash (TTL).
+pub fn admin_confirm(hash: &str) -> Keys {
+    Keys::new(format!("ADMIN_CONFIRM#{hash}"), "ADMIN_CONFIRM")
+}
+
 /// The plan catalog's current versions, one item per plan.
 pub const PLANS_PK: &str = "PLANS";
 
@@ -291,6 +313,26 @@ pub const FAMILIES: &[KeyFamily] = &[
     family("delivery", "DELIVERY#", "DELIVERY", Cleanup::NotAccountData),
     family("failure counter", "THROTTLE#", "THROTTLE", Cleanup::Expires),
     family("current plan", PLANS_PK, "PLAN#", Cleanup::NotAccountData),
+    // A partner's staff, not an account's data (it may see several shops).
+    family(
+        "admin user",
+        "ADMIN_USER#",
+        "ADMIN_USER",
+        Cleanup::NotAccountData,
+    ),
+    family("used SSO link", "SSO_LINK#", "SSO_LINK", Cleanup::Expires),
+    family(
+        "admin session",
+        "ADMIN_SESSION#",
+        "ADMIN_SESSION",
+        Cleanup::Expires,
+    ),
+    family(
+        "admin confirmation",
+        "ADMIN_CONFIRM#",
+        "ADMIN_CONFIRM",
+        Cleanup::Expires,
+    ),
     family("plan version", "PLAN#", "V#", Cleanup::NotAccountData),
 ];
 
@@ -313,6 +355,10 @@ mod tests {
             partner_source("partner.a"),
             throttle("IP#127.0.0.1", 1_800_000_000),
             plan_current(1),
+            admin_user(uuid::Uuid::nil()),
+            used_sso_link("h"),
+            admin_session("h"),
+            admin_confirm("h"),
             selection(account),
             selection_history(account, "2026-01-01T00:00:00.000000Z"),
             plan_version(1, 2),
