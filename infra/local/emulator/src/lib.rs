@@ -62,6 +62,28 @@ pub struct Emulator {
     child: Option<Child>,
 }
 
+/// Every emulator run leaves its log (`.hub/moto-<port>.log`, read when moto fails to
+/// start); those older than a day go, so `.hub/` does not grow without end.
+fn prune_old_logs(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let day = Duration::from_secs(86_400);
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let old = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > day);
+        if name.starts_with("moto-") && name.ends_with(".log") && old {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 impl Emulator {
     /// Uses `HUB_AWS_ENDPOINT` if set; otherwise installs moto if needed and starts it on
     /// a free port. The server exits by itself when this process does.
@@ -75,6 +97,7 @@ impl Emulator {
         let root = project_root();
         let python = install::ensure_moto(&root)?;
         let port = free_port()?;
+        prune_old_logs(&root.join(".hub"));
         let log_path = root.join(".hub").join(format!("moto-{port}.log"));
         let log = std::fs::File::create(&log_path)
             .map_err(|e| EmulatorError::Start(format!("{}: {e}", log_path.display())))?;
