@@ -59,7 +59,15 @@ def main() -> None:
     )
     from werkzeug.serving import run_simple
 
-    app = DomainDispatcherApplication(create_backend_app)
+    moto_app = DomainDispatcherApplication(create_backend_app)
+
+    def app(environ, start_response):
+        # The emails SES accepted, for the stand-in's /_local/emails (moto keeps them
+        # in its SES backend and offers no HTTP route to them).
+        if environ.get("PATH_INFO") == "/_hub/ses/sent":
+            return _sent_emails(start_response)
+        return moto_app(environ, start_response)
+
     print(f"moto listening on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     run_simple(
         args.host,
@@ -70,6 +78,29 @@ def main() -> None:
         use_reloader=False,
         use_debugger=False,
     )
+
+
+def _sent_emails(start_response):
+    import json
+
+    from moto.ses import ses_backends
+
+    sent = []
+    for account in ses_backends.values():
+        for backend in account.values():
+            for message in backend.sent_messages:
+                sent.append(
+                    {
+                        "id": getattr(message, "id", None),
+                        "source": getattr(message, "source", None),
+                        "to": list(getattr(message, "destinations", {}).get("ToAddresses", [])),
+                        "subject": getattr(message, "subject", None),
+                        "body": getattr(message, "body", None),
+                    }
+                )
+    body = json.dumps(sent).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 if __name__ == "__main__":

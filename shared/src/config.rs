@@ -23,6 +23,11 @@ pub struct Config {
     pub kms_key_id: String,
     /// The longest lifetime (`exp` - `iat`) a signed payload may have.
     pub max_payload_lifetime: Duration,
+    /// The longest lifetime of an SSO link's payload (`SSO_LINK_LIFETIME_SECONDS`,
+    /// default 300): the link is in a URL, so it lives briefly and works once.
+    pub sso_link_lifetime: Duration,
+    /// The address the hub's emails come from (`SENDER_EMAIL`).
+    pub sender_email: Option<String>,
     /// Tolerated clock difference between a partner and the hub.
     pub clock_skew: Duration,
     /// How long a marketplace subscription keeps access after a failed payment.
@@ -102,6 +107,10 @@ impl Config {
                 Self::DEFAULT_MAX_PAYLOAD_LIFETIME,
             )?,
             clock_skew: seconds("CLOCK_SKEW_SECONDS", Self::DEFAULT_CLOCK_SKEW)?,
+            sso_link_lifetime: seconds("SSO_LINK_LIFETIME_SECONDS", Duration::from_secs(300))?,
+            sender_email: get("SENDER_EMAIL")
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty()),
             suspension_grace: duration(
                 "SUSPENSION_GRACE_DAYS",
                 Duration::from_secs(Self::DEFAULT_SUSPENSION_GRACE_DAYS * 86_400),

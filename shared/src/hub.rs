@@ -37,6 +37,9 @@ pub struct Hub {
     pub plans: crate::plans::Plans,
     pub billing: crate::billing::Billing,
     pub admin: crate::admin::Admin,
+    /// The email port, when the hub has a sender (`SENDER_EMAIL`).
+    #[cfg(feature = "email")]
+    pub mailer: Option<crate::email::Mailer>,
 }
 
 impl Hub {
@@ -63,6 +66,13 @@ impl Hub {
             throttle: crate::throttle::Throttle::new(table.clone(), config.throttle),
             plans: crate::plans::Plans::new(uow.clone()),
             admin: crate::admin::Admin::new(uow.clone()),
+            #[cfg(feature = "email")]
+            mailer: config.sender_email.as_deref().map(|sender| {
+                crate::email::Mailer::new(
+                    &crate::aws::with_operation_timeout(sdk, config.aws_timeout),
+                    sender,
+                )
+            }),
             billing: crate::billing::Billing::new(
                 uow.clone(),
                 crate::plans::Plans::new(uow.clone()),

@@ -12,6 +12,8 @@ pub mod clock;
 pub mod config;
 pub mod deadletter;
 pub mod domain;
+#[cfg(feature = "email")]
+pub mod email;
 pub mod events;
 pub mod http;
 pub mod hub;

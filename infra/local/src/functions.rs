@@ -19,6 +19,7 @@ pub fn all() -> Vec<Function> {
         marketplace_suspensions::function(),
         outbound_deliveries::function(),
         billing_periods::function(),
+        admin_web::function(),
     ]
 }
 

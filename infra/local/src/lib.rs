@@ -15,6 +15,7 @@
 
 pub mod cron;
 pub mod demo;
+pub mod emails;
 pub mod failures;
 pub mod functions;
 pub mod lambda_api;
@@ -258,6 +259,13 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
     resources
         .parameters
         .insert("AwsTimeoutSeconds".to_owned(), "30".to_owned());
+    // Emails go through the emulator's SES, from a verified local sender.
+    resources
+        .parameters
+        .insert("SenderEmail".to_owned(), emails::LOCAL_SENDER.to_owned());
+    emails::verify_sender(&sdk, emails::LOCAL_SENDER)
+        .await
+        .map_err(StandInError::Wiring)?;
     resources.parameters.extend(options.parameters.clone());
     let conditions = template.conditions(&|id, attr| resources.lookup(id, attr));
     let lookup = |id: &str, attr: Option<&str>| match id.strip_prefix("Condition::") {
@@ -447,7 +455,8 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
             .merge(schedules::admin_router(local_schedules))
             .merge(partner_buses.clone().admin_router())
             .merge(recorder.clone().router())
-            .merge(lambda_api::router(invocable)),
+            .merge(lambda_api::router(invocable))
+            .merge(emails::router(endpoint.clone())),
     );
     let mut stop = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {

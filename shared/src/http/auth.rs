@@ -94,6 +94,18 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// The integrator a partner token belongs to, throttled like every authentication (for
+/// routes that carry the token elsewhere than in a header, e.g. SSO links).
+pub async fn partner_by_token(hub: &Hub, parts: &Parts, token: &str) -> Result<Partner, ApiError> {
+    let auth = async {
+        Ok(hub
+            .partners
+            .authenticate_kind(Some(token), PartnerKind::Integrator)
+            .await?)
+    };
+    throttled(hub, parts, auth).await
+}
+
 /// An integrator partner, authenticated by its partner token.
 pub struct PartnerAuth(pub Partner);
 

@@ -413,12 +413,14 @@ fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 async fn json_error_bodies(response: Response) -> Response {
     let status = response.status();
-    let is_json = response
+    // Only axum's own plain-text (or empty) errors: JSON errors and the HTML pages a
+    // handler renders for people stay as they are.
+    let plain = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_none_or(|v| v.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
         return response;
     }
     let code = match status {

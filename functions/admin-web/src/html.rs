@@ -1,0 +1,138 @@
+//! The pages, server-rendered. Every value from the table is escaped.
+
+use axum::{
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use shared::{
+    accounts::Account,
+    admin::{AdminUser, Session},
+    billing::Selection,
+    clock,
+    timeline::TimelineEntry,
+};
+
+/// One shop on the page.
+pub struct ShopView {
+    pub account: Account,
+    pub selection: Option<Selection>,
+    pub events: Vec<TimelineEntry>,
+}
+
+/// Text made safe for HTML content and attribute values.
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn document(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title><style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}}section{{border:1px solid #ddd;border-radius:8px;padding:1rem;margin:1rem 0}}.paused{{color:#a40}}.running{{color:#070}}table{{border-collapse:collapse}}td,th{{padding:.2rem .6rem;text-align:left}}</style></head><body>{body}</body></html>",
+        title = escape(title)
+    );
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response {
+    document(
+        status,
+        title,
+        &format!("<h1>{}</h1><p>{}</p>", escape(title), escape(message)),
+    )
+}
+
+pub fn error_page(status: StatusCode, message: &str) -> Response {
+    message_page(status, "Cannot sign you in", message)
+}
+
+pub fn admin_page(user: &AdminUser, session: &Session, shops: &[ShopView]) -> Response {
+    let mut body = format!(
+        "<h1>Your shops</h1><p>Signed in as {} {} ({})</p><form method=\"post\" action=\"/admin/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form>",
+        escape(&user.first_name),
+        escape(&user.last_name),
+        escape(user.email.as_str()),
+        escape(&session.csrf),
+    );
+    for shop in shops {
+        let account = &shop.account;
+        let name = account
+            .shop
+            .as_ref()
+            .map(|s| s.name.as_str().to_owned())
+            .unwrap_or_else(|| account.external_id.as_str().to_owned());
+        let (state, class) = if account.running {
+            ("running", "running")
+        } else {
+            ("paused", "paused")
+        };
+        body.push_str(&format!(
+            "<section class=\"shop\"><h2>{}</h2><p>{} — <span class=\"{class}\">{state}</span></p>",
+            escape(&name),
+            escape(account.external_id.as_str()),
+        ));
+        match &shop.selection {
+            Some(selection) => {
+                let period = &selection.period;
+                body.push_str("<h3>Plans</h3><ul class=\"plans\">");
+                for plan in &selection.plans {
+                    body.push_str(&format!(
+                        "<li>{} <small>(version {})</small></li>",
+                        escape(&plan.spec.name),
+                        plan.version
+                    ));
+                }
+                body.push_str(&format!(
+                    "</ul><p>Billing period {} to {}; trial ends {}</p>",
+                    clock::rfc3339_millis(period.start),
+                    clock::rfc3339_millis(period.end),
+                    clock::rfc3339_millis(period.trial_ends_at),
+                ));
+            }
+            None => body.push_str("<p>No plans chosen yet.</p>"),
+        }
+        body.push_str("<h3>Recent events</h3><table>");
+        for event in &shop.events {
+            body.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td></tr>",
+                escape(&event.occurred_at),
+                escape(&event.event_type)
+            ));
+        }
+        body.push_str("</table></section>");
+    }
+    if shops.is_empty() {
+        body.push_str("<p>No shops yet.</p>");
+    }
+    document(StatusCode::OK, "Your shops", &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_escaped() {
+        assert_eq!(
+            escape("<script>alert('x')</script> & \"q\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
+    }
+}
