@@ -22,6 +22,12 @@ use crate::{
 pub enum AdminError {
     #[error("this sign-in link was already used")]
     LinkUsed,
+    #[error("this confirmation link is not valid (any more)")]
+    UnknownConfirmation,
+    #[error("the email or password is not right")]
+    BadLogin,
+    #[error("the password could not be hashed: {0}")]
+    Hash(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -44,6 +50,14 @@ pub struct AdminUser {
     /// The shops this user may see (all the partner's).
     pub shops: Vec<AccountId>,
     pub created_at: String,
+    /// Argon2id (PHC string), once the user confirmed the account and set a password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
+}
+
+/// GSI1 key of users by email (any partner's): sign-in with a password looks here.
+fn email_key(email: &Email) -> String {
+    format!("ADMIN_EMAIL#{}", email.as_str().to_lowercase())
 }
 
 impl AdminUser {
@@ -59,7 +73,7 @@ impl AdminUser {
 
 impl Record for AdminUser {
     fn keys(&self) -> Keys {
-        keys::admin_user(self.id)
+        keys::admin_user(self.id).with_gsi1(email_key(&self.email), "ADMIN_USER")
     }
 }
 
@@ -151,7 +165,7 @@ impl Admin {
     ) -> Result<SignedIn, AdminError> {
         let link_hash = token_hash(&request.link);
         let id = AdminUser::id_for(request.partner, &request.email);
-        let session_token = random_token("ses_");
+        let (session_token, session) = Self::new_session(id, request.partner, now);
         let confirm = random_token("cf_");
         let at = now.unix_timestamp();
         self.uow
@@ -190,6 +204,7 @@ impl Admin {
                             last_name: request.last_name.clone(),
                             shops: vec![request.shop],
                             created_at: clock::sortable(now),
+                            password_hash: None,
                         };
                         tx.put_new(&user)?;
                         tx.put_new(&ConfirmToken {
@@ -200,20 +215,13 @@ impl Admin {
                         (user, Some(confirm.clone()))
                     }
                 };
-                let session = Session {
-                    token_hash: token_hash(&session_token),
-                    user_id: id,
-                    partner_id: request.partner,
-                    csrf: crate::secrets::random_hex16(),
-                    expires_at: at + SESSION_SECONDS,
-                };
                 tx.put_new(&session)?;
                 Ok(Planned::new(
                     tx,
                     SignedIn {
                         user,
                         session_token: session_token.clone(),
-                        session,
+                        session: session.clone(),
                         confirm_token,
                     },
                 ))
@@ -224,6 +232,79 @@ impl Admin {
                 AdminError::Tx(TxError::Conflict) => AdminError::LinkUsed,
                 other => other,
             })
+    }
+
+    /// A new session for a user: (token, session).
+    fn new_session(user_id: Uuid, partner_id: PartnerId, now: OffsetDateTime) -> (String, Session) {
+        let token = random_token("ses_");
+        let session = Session {
+            token_hash: token_hash(&token),
+            user_id,
+            partner_id,
+            csrf: crate::secrets::random_hex16(),
+            expires_at: now.unix_timestamp() + SESSION_SECONDS,
+        };
+        (token, session)
+    }
+
+    /// The welcome email's link: sets the user's password (the link then stops
+    /// working) and signs the user in. Returns the session token.
+    #[cfg(feature = "passwords")]
+    pub async fn confirm(
+        &self,
+        token: &str,
+        password: &str,
+        now: OffsetDateTime,
+    ) -> Result<String, AdminError> {
+        let table = self.uow.table();
+        let password_hash = hash_password(password)?;
+        let confirm_keys = keys::admin_confirm(&token_hash(token));
+        self.uow
+            .apply(|| async {
+                let confirm = table
+                    .get::<ConfirmToken>(&confirm_keys)
+                    .await?
+                    .filter(|c| c.expires_at > now.unix_timestamp())
+                    .ok_or(AdminError::UnknownConfirmation)?;
+                let mut user: AdminUser = table
+                    .get(&keys::admin_user(confirm.user_id))
+                    .await?
+                    .ok_or(AdminError::UnknownConfirmation)?;
+                user.password_hash = Some(password_hash.clone());
+                let (session_token, session) = Self::new_session(user.id, user.partner_id, now);
+                let mut tx = Tx::new();
+                tx.put(&user)?.put_new(&session)?;
+                tx.delete(confirm_keys.clone());
+                Ok::<_, AdminError>(Planned::new(tx, session_token))
+            })
+            .await
+    }
+
+    /// Signs in with email and password: the user (of any partner) whose password
+    /// matches. Returns the session token. Failures do not say whether the email exists.
+    #[cfg(feature = "passwords")]
+    pub async fn login(
+        &self,
+        email: &Email,
+        password: &str,
+        now: OffsetDateTime,
+    ) -> Result<String, AdminError> {
+        let users: Vec<AdminUser> = self
+            .uow
+            .table()
+            .query_all(&crate::store::Query::gsi1(email_key(email)))
+            .await?;
+        let user = users
+            .into_iter()
+            .find(|u| {
+                u.password_hash
+                    .as_deref()
+                    .is_some_and(|hash| verify_password(password, hash))
+            })
+            .ok_or(AdminError::BadLogin)?;
+        let (token, session) = Self::new_session(user.id, user.partner_id, now);
+        self.uow.table().put_new(&session).await?;
+        Ok(token)
     }
 
     /// The session a cookie's token opens, and its user, if both are current.
@@ -259,4 +340,26 @@ impl Admin {
             .delete(&keys::admin_session(&session.token_hash))
             .await?)
     }
+}
+
+/// Argon2id with the crate's default parameters (OWASP's recommended minimum), a random
+/// salt, as a PHC string.
+#[cfg(feature = "passwords")]
+fn hash_password(password: &str) -> Result<String, AdminError> {
+    use argon2::{Argon2, PasswordHasher, password_hash::SaltString};
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|hash| hash.to_string())
+        .map_err(|e| AdminError::Hash(e.to_string()))
+}
+
+#[cfg(feature = "passwords")]
+fn verify_password(password: &str, hash: &str) -> bool {
+    use argon2::{Argon2, PasswordHash, PasswordVerifier};
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
 }

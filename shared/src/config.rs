@@ -146,6 +146,7 @@ impl Config {
                         "SIGNATURE_FAILURE_LIMIT",
                         defaults.bad_signatures_per_partner,
                     )?,
+                    logins_per_email: count("LOGIN_FAILURE_LIMIT", defaults.logins_per_email)?,
                 }
             },
             tier_catalog: match get("TIER_PRODUCTS").filter(|v| !v.trim().is_empty()) {

@@ -27,6 +27,8 @@ pub enum Scope {
     SourceIp(String),
     /// Payloads with a bad signature for a partner (its token was right).
     PartnerSignatures(String),
+    /// Failed password sign-ins for an email (the admin page's lockout).
+    AdminLogin(String),
 }
 
 impl Scope {
@@ -34,6 +36,7 @@ impl Scope {
         match self {
             Scope::SourceIp(ip) => format!("IP#{ip}"),
             Scope::PartnerSignatures(partner) => format!("SIGNATURES#{partner}"),
+            Scope::AdminLogin(email) => format!("LOGIN#{}", crate::secrets::token_hash(email)),
         }
     }
 }
@@ -44,6 +47,7 @@ pub struct Limits {
     pub window: Duration,
     pub auth_failures_per_ip: u64,
     pub bad_signatures_per_partner: u64,
+    pub logins_per_email: u64,
 }
 
 impl Default for Limits {
@@ -52,6 +56,7 @@ impl Default for Limits {
             window: Duration::from_secs(300),
             auth_failures_per_ip: 20,
             bad_signatures_per_partner: 50,
+            logins_per_email: 5,
         }
     }
 }
@@ -81,6 +86,7 @@ impl Throttle {
         match scope {
             Scope::SourceIp(_) => self.limits.auth_failures_per_ip,
             Scope::PartnerSignatures(_) => self.limits.bad_signatures_per_partner,
+            Scope::AdminLogin(_) => self.limits.logins_per_email,
         }
     }
 

@@ -63,6 +63,39 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
     message_page(status, "Cannot sign you in", message)
 }
 
+pub fn password_form(token: &str, problem: Option<&str>) -> Response {
+    let status = if problem.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    document(
+        status,
+        "Set your password",
+        &format!(
+            "<h1>Set your password</h1>{}<form method=\"post\" action=\"/admin/confirm/{}\"><p><label>Password <input type=\"password\" name=\"password\" autocomplete=\"new-password\" required minlength=\"12\"></label></p><p><label>Again <input type=\"password\" name=\"repeat\" autocomplete=\"new-password\" required minlength=\"12\"></label></p><button type=\"submit\">Set password</button></form>",
+            problem
+                .map(|p| format!("<p role=\"alert\">{}</p>", escape(p)))
+                .unwrap_or_default(),
+            escape(token),
+        ),
+    )
+}
+
+pub fn login_form(csrf: &str, problem: Option<&str>, status: StatusCode) -> Response {
+    document(
+        status,
+        "Sign in",
+        &format!(
+            "<h1>Sign in</h1>{}<form method=\"post\" action=\"/admin/login\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><p><label>Email <input type=\"email\" name=\"email\" autocomplete=\"username\" required></label></p><p><label>Password <input type=\"password\" name=\"password\" autocomplete=\"current-password\" required></label></p><button type=\"submit\">Sign in</button></form>",
+            problem
+                .map(|p| format!("<p role=\"alert\">{}</p>", escape(p)))
+                .unwrap_or_default(),
+            escape(csrf),
+        ),
+    )
+}
+
 pub fn admin_page(user: &AdminUser, session: &Session, shops: &[ShopView]) -> Response {
     let mut body = format!(
         "<h1>Your shops</h1><p>Signed in as {} {} ({})</p><form method=\"post\" action=\"/admin/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form>",

@@ -45,7 +45,9 @@ pub fn router(hub: Arc<Hub>) -> Router {
         Router::new()
             .route(SSO_PATH, get(sso))
             .route("/admin", get(page))
-            .route("/admin/logout", post(logout)),
+            .route("/admin/logout", post(logout))
+            .route("/admin/confirm/{token}", get(confirm_form).post(confirm))
+            .route("/admin/login", get(login_form).post(login)),
     )
     .with_state(Arc::new(AdminWeb { hub, links }))
 }
@@ -190,6 +192,187 @@ async fn sso(
     Ok(response)
 }
 
+fn session_response(token: &str) -> Result<Response, PageError> {
+    let cookie = format!(
+        "{SESSION_COOKIE}={token}; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age={SESSION_SECONDS}"
+    );
+    let mut response = (StatusCode::FOUND, [(header::LOCATION, "/admin")]).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie)
+            .map_err(|_| refused(StatusCode::INTERNAL_SERVER_ERROR, "Signing in failed."))?,
+    );
+    Ok(response)
+}
+
+/// The shortest password the page accepts.
+const MIN_PASSWORD_CHARS: usize = 12;
+
+#[derive(Deserialize)]
+struct TokenParam {
+    token: String,
+}
+
+/// `GET /admin/confirm/{token}`: the welcome email's link, a form to set a password.
+/// (The token in the form's address is what a forger cannot know: the form's CSRF
+/// protection.)
+async fn confirm_form(Path(TokenParam { token }): Path<TokenParam>) -> Response {
+    html::password_form(&token, None)
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    password: Option<String>,
+    repeat: Option<String>,
+}
+
+/// `POST /admin/confirm/{token}`: sets the password, signs in (302 to `/admin`).
+async fn confirm(
+    State(web): State<Arc<AdminWeb>>,
+    Path(TokenParam { token }): Path<TokenParam>,
+    form: Result<Form<PasswordForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, PageError> {
+    let form = form.ok().map(|Form(f)| f);
+    let password = form
+        .as_ref()
+        .and_then(|f| f.password.clone())
+        .unwrap_or_default();
+    let repeat = form.and_then(|f| f.repeat).unwrap_or_default();
+    if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > 1024 {
+        return Ok(html::password_form(
+            &token,
+            Some(&format!(
+                "Choose a password of at least {MIN_PASSWORD_CHARS} characters."
+            )),
+        ));
+    }
+    if password != repeat {
+        return Ok(html::password_form(
+            &token,
+            Some("The two passwords differ."),
+        ));
+    }
+    let session = web
+        .hub
+        .admin
+        .confirm(&token, &password, clock::now())
+        .await
+        .map_err(|e| match e {
+            shared::admin::AdminError::UnknownConfirmation => refused(
+                StatusCode::GONE,
+                "This confirmation link is not valid any more. Sign in through your partner's portal.",
+            ),
+            other => {
+                tracing::error!(error = %other, "confirming failed");
+                refused(StatusCode::SERVICE_UNAVAILABLE, "Confirming failed; please try again.")
+            }
+        })?;
+    session_response(&session)
+}
+
+const LOGIN_CSRF_COOKIE: &str = "hub_login_csrf";
+
+/// `GET /admin/login`: email and password (the form's CSRF token is also a cookie:
+/// double submit).
+async fn login_form() -> Response {
+    let csrf = shared::secrets::random_hex16();
+    let mut response = html::login_form(&csrf, None, StatusCode::OK);
+    if let Ok(cookie) = HeaderValue::from_str(&format!(
+        "{LOGIN_CSRF_COOKIE}={csrf}; HttpOnly; Secure; SameSite=Strict; Path=/admin/login; Max-Age=3600"
+    )) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    email: Option<String>,
+    password: Option<String>,
+    csrf: Option<String>,
+}
+
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// `POST /admin/login`: signs in with email and password; repeated failures for an
+/// email lock it out for the window (429). Failures never say whether the email exists.
+async fn login(
+    State(web): State<Arc<AdminWeb>>,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, PageError> {
+    let Ok(Form(form)) = form else {
+        return Err(refused(
+            StatusCode::BAD_REQUEST,
+            "The sign-in form was not complete.",
+        ));
+    };
+    let expected = cookie_value(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    let sent = form.csrf.unwrap_or_default();
+    if expected.is_empty()
+        || !shared::secrets::token_matches(&sent, &shared::secrets::token_hash(&expected))
+    {
+        return Err(refused(
+            StatusCode::FORBIDDEN,
+            "This form has expired; reload the page and try again.",
+        ));
+    }
+    let hub = &web.hub;
+    let email_text = form.email.unwrap_or_default().trim().to_lowercase();
+    let scope = shared::throttle::Scope::AdminLogin(email_text.clone());
+    let now = clock::now();
+    if let Some(wait) = hub.throttle.blocked(&scope, now) {
+        return Err(locked(wait));
+    }
+    let attempt = match Email::parse(&email_text) {
+        Ok(email) => {
+            hub.admin
+                .login(&email, &form.password.unwrap_or_default(), now)
+                .await
+        }
+        Err(_) => Err(shared::admin::AdminError::BadLogin),
+    };
+    match attempt {
+        Ok(token) => session_response(&token),
+        Err(shared::admin::AdminError::BadLogin) => {
+            if let Some(wait) = hub.throttle.failed(&scope, now).await {
+                return Err(locked(wait));
+            }
+            Ok(html::login_form(
+                &expected,
+                Some("The email or password is not right."),
+                StatusCode::UNAUTHORIZED,
+            ))
+        }
+        Err(other) => {
+            tracing::error!(error = %other, "sign-in failed");
+            Err(refused(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Signing in failed; please try again.",
+            ))
+        }
+    }
+}
+
+fn locked(wait: std::time::Duration) -> PageError {
+    PageError(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "Too many failed sign-ins for this email; try again in {} minutes.",
+            wait.as_secs().div_ceil(60)
+        ),
+    )
+}
+
 /// The welcome email with the link that confirms the account and sets a password. A
 /// failure is logged: the user is signed in already, and the next link tries again.
 async fn welcome(hub: &Hub, headers: &HeaderMap, to: &Email, first_name: &str, token: &str) {
@@ -220,14 +403,7 @@ async fn welcome(hub: &Hub, headers: &HeaderMap, to: &Email, first_name: &str, t
 
 /// The session a request's cookie opens, if any.
 async fn session_of(hub: &Hub, headers: &HeaderMap) -> Option<(Session, shared::admin::AdminUser)> {
-    let token = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.to_owned())?;
+    let token = cookie_value(headers, SESSION_COOKIE)?;
     hub.admin.session(&token, clock::now()).await.ok().flatten()
 }
 
