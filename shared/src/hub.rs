@@ -50,6 +50,7 @@ impl Hub {
         let outbox = Outbox::new(table.clone(), publisher);
         let uow = UnitOfWork::new(table.clone(), outbox.clone());
         let sealer = SecretSealer::new(clients.kms.clone(), &config.kms_key_id);
+        let plans = crate::plans::Plans::new(uow.clone());
         Self {
             partners: Partners::new(uow.clone()),
             accounts: Accounts::new(uow.clone(), sealer),
@@ -64,7 +65,7 @@ impl Hub {
             marketplaces: Marketplaces::new(uow.clone(), config.suspension_grace),
             analytics: Analytics::new(table.clone()),
             throttle: crate::throttle::Throttle::new(table.clone(), config.throttle),
-            plans: crate::plans::Plans::new(uow.clone()),
+            plans: plans.clone(),
             admin: crate::admin::Admin::new(uow.clone()),
             #[cfg(feature = "email")]
             mailer: config.sender_email.as_deref().map(|sender| {
@@ -73,10 +74,7 @@ impl Hub {
                     sender,
                 )
             }),
-            billing: crate::billing::Billing::new(
-                uow.clone(),
-                crate::plans::Plans::new(uow.clone()),
-            ),
+            billing: crate::billing::Billing::new(uow.clone(), plans.clone()),
             uow,
             outbox,
             table,

@@ -78,11 +78,7 @@ async fn signed_with_hash<T: serde::de::DeserializeOwned>(
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "a stored value could not be answered");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal_error",
-        "the hub could not complete the request; it is safe to retry",
-    )
+    ApiError::internal()
 }
 
 /// `POST /api/v0/partners/domains/subscriptions/confirm`: the shop's plans and first

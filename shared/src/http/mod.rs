@@ -107,7 +107,8 @@ impl ApiError {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message)
     }
 
-    pub(crate) fn internal() -> Self {
+    /// The 500 every failure the client cannot fix gets (log the cause first).
+    pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
