@@ -1,6 +1,8 @@
 //! Helpers for the end-to-end tests: start the local stand-in, sign payloads the way
 //! the contract's Node.js example does, call the hub over HTTP.
 
+pub mod browser;
+
 use std::{path::PathBuf, time::Duration};
 
 use hub_local::{Options, StandIn};
@@ -155,6 +157,47 @@ impl TestHub {
             serde_json::json!({ "payload": jwt }).to_string(),
         )
         .await
+    }
+
+    /// Calls a signed-payload route as `partner` (`{"payload": <RS512 JWT of claims>}`),
+    /// with the contract samples' `content-type: application-json`.
+    pub async fn signed(
+        &self,
+        method: &str,
+        path: &str,
+        partner: &TestPartner,
+        claims: &Value,
+    ) -> reqwest::Response {
+        let jwt = sign_rs512(partner.private_key, claims, 600);
+        self.http
+            .request(method.parse().expect("an HTTP method"), self.url(path))
+            .header("x-rlv-partner-token", &partner.token)
+            .header("content-type", "application-json")
+            .body(serde_json::json!({ "payload": jwt }).to_string())
+            .send()
+            .await
+            .expect("the hub answers")
+    }
+
+    /// Confirms plans for a shop (contract step 3) for 30 days from now.
+    pub async fn confirm_plans(&self, partner: &TestPartner, shop: &str, plan_ids: &[u64]) {
+        let now = shared::clock::now();
+        let claims = serde_json::json!({
+            "shop": shop,
+            "start": shared::clock::rfc3339_millis(now),
+            "end": shared::clock::rfc3339_millis(now + time::Duration::days(30)),
+            "subscriptionIds": plan_ids,
+        });
+        let response = self
+            .signed(
+                "POST",
+                "/api/v0/partners/domains/subscriptions/confirm",
+                partner,
+                &claims,
+            )
+            .await;
+        let status = response.status().as_u16();
+        assert_eq!(status, 200, "{}", response.text().await.unwrap_or_default());
     }
 
     /// A partner whose EventBridge source (`partner.<name>`) is bound to `accounts`,
@@ -388,6 +431,54 @@ pub fn assert_matches_schema(detail_type: &str, detail: &Value) {
         errors.is_empty(),
         "{detail_type} does not match its schema: {errors:?}\n{detail}"
     );
+}
+
+/// A single-use SSO link into the admin page (contract step 4), valid `lifetime` seconds.
+pub fn sso_link(
+    hub: &TestHub,
+    partner: &TestPartner,
+    shop: &str,
+    email: &str,
+    lifetime: i64,
+) -> String {
+    let claims = serde_json::json!({
+        "shop": shop,
+        "user": {"firstName": "Ana", "lastName": "Ionescu", "email": email}
+    });
+    let jwt = sign_rs512(partner.private_key, &claims, lifetime);
+    hub.url(&format!(
+        "/api/admin/users/partnerSignin/{}/{jwt}",
+        partner.token
+    ))
+}
+
+/// The confirmation link in the newest welcome email sent to `to`, as recorded by the
+/// stand-in (`GET /_local/emails`).
+pub async fn confirm_link(hub: &TestHub, to: &str) -> String {
+    let emails: Value = hub
+        .http
+        .get(hub.url("/_local/emails"))
+        .send()
+        .await
+        .expect("/_local/emails")
+        .json()
+        .await
+        .expect("emails as JSON");
+    emails
+        .as_array()
+        .into_iter()
+        .flatten()
+        .rev()
+        .filter(|e| {
+            e["to"][0]
+                .as_str()
+                .is_some_and(|t| t.eq_ignore_ascii_case(to))
+        })
+        .filter_map(|e| e["body"].as_str())
+        .flat_map(str::lines)
+        .find(|line| line.contains("/admin/confirm/"))
+        .map(|line| line.trim().to_owned())
+        .unwrap_or_else(|| panic!("no welcome email to {to} in {emails}"))
 }
 
 /// Polls `check` until it returns `Some`, for at most `timeout`.

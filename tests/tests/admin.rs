@@ -4,20 +4,9 @@
 //! content, sign-out with CSRF, and HTML error pages for every bad link.
 
 use hub_tests::{
-    PARTNER_A_KEY, PARTNER_A_PUB, PARTNER_B_KEY, PARTNER_B_PUB, TestHub, TestPartner, shop_claims,
-    sign_rs512,
+    PARTNER_A_KEY, PARTNER_A_PUB, PARTNER_B_KEY, PARTNER_B_PUB, TestHub, shop_claims, sso_link,
 };
 use serde_json::{Value, json};
-
-fn link(hub: &TestHub, partner: &TestPartner, shop: &str, email: &str, lifetime: i64) -> String {
-    let claims =
-        json!({"shop": shop, "user": {"firstName": "Ana", "lastName": "Ionescu", "email": email}});
-    let jwt = sign_rs512(partner.private_key, &claims, lifetime);
-    hub.url(&format!(
-        "/api/admin/users/partnerSignin/{}/{jwt}",
-        partner.token
-    ))
-}
 
 struct Answer {
     status: u16,
@@ -54,6 +43,28 @@ async fn answer(response: reqwest::Response) -> Answer {
     }
 }
 
+/// The hidden CSRF field's value in a page's form.
+fn hidden_csrf(body: &str) -> String {
+    body.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form with a CSRF field")
+        .to_owned()
+}
+
+async fn post_form(
+    client: &reqwest::Client,
+    url: &str,
+    cookie: Option<&str>,
+    form: &[(&str, &str)],
+) -> Answer {
+    let mut request = client.post(url).form(form);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    answer(request.send().await.unwrap()).await
+}
+
 /// `hub_session=<token>` from a Set-Cookie header.
 fn session_cookie(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
@@ -80,31 +91,10 @@ async fn sso_links_sign_in_once_and_the_page_shows_only_the_partners_shops() {
         hub.provision(&b, &shop_claims("other-shop.com")).await.0,
         201
     );
-    let account = shared::domain::AccountId::for_shop(
-        &shared::domain::ShopDomain::parse("admin-shop.com").unwrap(),
-    );
-    let now = shared::clock::now();
-    hub.stand_in
-        .hub
-        .billing
-        .confirm(
-            a.id,
-            account,
-            shared::billing::Confirmation {
-                plan_ids: vec![1],
-                start: now,
-                end: now + time::Duration::days(30),
-                trial_days: None,
-                dynamic_price_cap_usd: None,
-                fixed_price_cap_usd: None,
-                claims_hash: "h".into(),
-            },
-        )
-        .await
-        .unwrap();
+    hub.confirm_plans(&a, "admin-shop.com", &[1]).await;
 
     // A's link: signed in, cookie flags as the contract's page needs.
-    let url = link(&hub, &a, "admin-shop.com", "Owner@Shop.com", 300);
+    let url = sso_link(&hub, &a, "admin-shop.com", "Owner@Shop.com", 300);
     let signed_in = get(&client, &url, None).await;
     assert_eq!(
         (signed_in.status, signed_in.location.as_deref()),
@@ -167,7 +157,7 @@ async fn sso_links_sign_in_once_and_the_page_shows_only_the_partners_shops() {
     );
     let bad_links = [
         (
-            link(&hub, &a, "admin-shop.com", "x@shop.com", 3600),
+            sso_link(&hub, &a, "admin-shop.com", "x@shop.com", 3600),
             401,
             "lives longer than the link lifetime",
         ),
@@ -180,7 +170,7 @@ async fn sso_links_sign_in_once_and_the_page_shows_only_the_partners_shops() {
             "expired",
         ),
         (
-            link(&hub, &a, "other-shop.com", "x@shop.com", 300),
+            sso_link(&hub, &a, "other-shop.com", "x@shop.com", 300),
             404,
             "another partner's shop",
         ),
@@ -202,7 +192,7 @@ async fn sso_links_sign_in_once_and_the_page_shows_only_the_partners_shops() {
             "unknown partner token",
         ),
         (
-            link(&hub, &a, "admin-shop.com", "not-an-email", 300),
+            sso_link(&hub, &a, "admin-shop.com", "not-an-email", 300),
             400,
             "bad email",
         ),
@@ -221,7 +211,7 @@ async fn sso_links_sign_in_once_and_the_page_shows_only_the_partners_shops() {
     // The same email at partner B: another user, who sees only B's shop.
     let b_in = get(
         &client,
-        &link(&hub, &b, "other-shop.com", "owner@shop.com", 300),
+        &sso_link(&hub, &b, "other-shop.com", "owner@shop.com", 300),
         None,
     )
     .await;
@@ -248,13 +238,7 @@ async fn sso_links_sign_in_once_and_the_page_shows_only_the_partners_shops() {
     )
     .await;
     assert_eq!(without.status, 403);
-    let csrf = page
-        .body
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_owned();
+    let csrf = hidden_csrf(&page.body);
     let out = answer(
         client
             .post(hub.url("/admin/logout"))
@@ -272,5 +256,186 @@ async fn sso_links_sign_in_once_and_the_page_shows_only_the_partners_shops() {
         get(&client, &hub.url("/admin"), Some(&cookie)).await.status,
         401
     );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_welcome_link_sets_a_password_that_signs_in_with_csrf_and_lockout() {
+    let hub = TestHub::start("admin-passwords").await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let a = hub
+        .register("Partner A", PARTNER_A_PUB, PARTNER_A_KEY)
+        .await;
+    assert_eq!(hub.provision(&a, &shop_claims("pw-shop.com")).await.0, 201);
+    let email = "pw@shop.com";
+    assert_eq!(
+        get(
+            &client,
+            &sso_link(&hub, &a, "pw-shop.com", email, 300),
+            None
+        )
+        .await
+        .status,
+        302
+    );
+    let confirm_url = hub_tests::confirm_link(&hub, email).await;
+
+    // The form: its CSRF token is a path-scoped cookie too (double submit).
+    let form = get(&client, &confirm_url, None).await;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let set_cookie = form.cookie.expect("the form's CSRF cookie");
+    for flag in [
+        "hub_confirm_csrf=",
+        "HttpOnly",
+        "Secure",
+        "SameSite=Strict",
+        "Path=/admin/confirm",
+    ] {
+        assert!(set_cookie.contains(flag), "{set_cookie}");
+    }
+    let csrf = hidden_csrf(&form.body);
+    let csrf_cookie = session_cookie(&set_cookie);
+    let password = "correct horse battery";
+
+    let refusals = [
+        (
+            None,
+            csrf.as_str(),
+            password,
+            password,
+            403,
+            "no CSRF cookie",
+        ),
+        (
+            Some(csrf_cookie.as_str()),
+            "forged",
+            password,
+            password,
+            403,
+            "forged CSRF",
+        ),
+        (
+            Some(csrf_cookie.as_str()),
+            csrf.as_str(),
+            "short",
+            "short",
+            422,
+            "short password",
+        ),
+        (
+            Some(csrf_cookie.as_str()),
+            csrf.as_str(),
+            password,
+            "another horse battery",
+            422,
+            "passwords differ",
+        ),
+    ];
+    for (cookie, sent_csrf, first, again, status, why) in refusals {
+        let answer = post_form(
+            &client,
+            &confirm_url,
+            cookie,
+            &[("csrf", sent_csrf), ("password", first), ("repeat", again)],
+        )
+        .await;
+        assert_eq!(answer.status, status, "{why}: {}", answer.body);
+        assert!(answer.content_type.starts_with("text/html"), "{why}");
+        assert!(
+            answer.cookie.is_none_or(|c| !c.starts_with("hub_session=")),
+            "{why}"
+        );
+    }
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("password", password),
+        ("repeat", password),
+    ];
+    let confirmed = post_form(&client, &confirm_url, Some(&csrf_cookie), &fields).await;
+    assert_eq!(
+        (confirmed.status, confirmed.location.as_deref()),
+        (302, Some("/admin")),
+        "{}",
+        confirmed.body
+    );
+    let session = session_cookie(&confirmed.cookie.expect("a session"));
+    let page = get(&client, &hub.url("/admin"), Some(&session)).await;
+    assert!(page.body.contains("pw-shop.com"), "{}", page.body);
+    // The confirmation link works once.
+    let again = post_form(&client, &confirm_url, Some(&csrf_cookie), &fields).await;
+    assert_eq!(again.status, 410, "{}", again.body);
+
+    // Sign in with the password: CSRF first, then the same answer whether or not the
+    // email exists.
+    let login_url = hub.url("/admin/login");
+    let login = get(&client, &login_url, None).await;
+    let login_csrf = hidden_csrf(&login.body);
+    let login_cookie = session_cookie(&login.cookie.expect("the login CSRF cookie"));
+    let no_cookie = post_form(
+        &client,
+        &login_url,
+        None,
+        &[
+            ("csrf", &login_csrf),
+            ("email", email),
+            ("password", password),
+        ],
+    )
+    .await;
+    assert_eq!(no_cookie.status, 403);
+    let attempt = |who: &'static str, secret: &'static str| {
+        let (client, login_url, login_cookie, login_csrf) =
+            (&client, &login_url, &login_cookie, &login_csrf);
+        async move {
+            post_form(
+                client,
+                login_url,
+                Some(login_cookie),
+                &[("csrf", login_csrf), ("email", who), ("password", secret)],
+            )
+            .await
+        }
+    };
+    // Failures count in fixed windows (5 minutes by default): start well inside one.
+    let into_window = shared::clock::now().unix_timestamp().rem_euclid(300);
+    if into_window > 240 {
+        tokio::time::sleep(std::time::Duration::from_secs((301 - into_window) as u64)).await;
+    }
+    let wrong = attempt(email, "not the password at all").await;
+    let unknown = attempt("nobody@shop.com", "not the password at all").await;
+    assert_eq!((wrong.status, unknown.status), (401, 401));
+    assert_eq!(
+        wrong.body, unknown.body,
+        "failures must not tell emails apart"
+    );
+    assert!(wrong.cookie.is_none());
+
+    let signed_in = attempt("PW@shop.com", password).await;
+    assert_eq!(
+        (signed_in.status, signed_in.location.as_deref()),
+        (302, Some("/admin")),
+        "{}",
+        signed_in.body
+    );
+    let session = session_cookie(&signed_in.cookie.unwrap());
+    let page = get(&client, &hub.url("/admin"), Some(&session)).await;
+    assert!(page.body.contains("pw-shop.com"));
+
+    // Five failures for an email lock it, the right password included, for the window.
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(attempt(email, "still not the password").await.status);
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 401, 429],
+        "one failure was counted above"
+    );
+    let locked = attempt(email, password).await;
+    assert_eq!(locked.status, 429, "{}", locked.body);
+    assert!(locked.cookie.is_none());
     hub.stop().await;
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hub_tests::{
     PARTNER_A_KEY, PARTNER_A_PUB, PARTNER_B_KEY, PARTNER_B_PUB, TestHub, TestPartner,
-    assert_documented, shop_claims, sign_rs512,
+    assert_documented, shop_claims,
 };
 use serde_json::{Value, json};
 use shared::domain::{AccountId, ShopDomain};
@@ -25,16 +25,7 @@ async fn call(
     partner: &TestPartner,
     claims: Value,
 ) -> (u16, Value, String) {
-    let jwt = sign_rs512(partner.private_key, &claims, 600);
-    let response = hub
-        .http
-        .request(method.parse().unwrap(), hub.url(path))
-        .header("x-rlv-partner-token", &partner.token)
-        .header("content-type", "application-json")
-        .body(json!({ "payload": jwt }).to_string())
-        .send()
-        .await
-        .unwrap();
+    let response = hub.signed(method, path, partner, &claims).await;
     let status = response.status().as_u16();
     let text = response.text().await.unwrap();
     let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}"));

@@ -45,6 +45,14 @@ fn document(status: StatusCode, title: &str, body: &str) -> Response {
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CACHE_CONTROL, "no-store"),
+            // Links and forms carry single-use tokens in their paths: never in a Referer.
+            (header::REFERRER_POLICY, "no-referrer"),
+            // No scripts at all; never framed (clickjacking); forms post only here.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+            (header::X_FRAME_OPTIONS, "DENY"),
         ],
         html,
     )
@@ -55,7 +63,11 @@ pub fn message_page(status: StatusCode, title: &str, message: &str) -> Response 
     document(
         status,
         title,
-        &format!("<h1>{}</h1><p>{}</p>", escape(title), escape(message)),
+        &format!(
+            "<h1>{}</h1><p>{}</p><p><a href=\"/admin/login\">Sign in with your password</a></p>",
+            escape(title),
+            escape(message)
+        ),
     )
 }
 
@@ -63,7 +75,7 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
     message_page(status, "Cannot sign you in", message)
 }
 
-pub fn password_form(token: &str, problem: Option<&str>) -> Response {
+pub fn password_form(token: &str, csrf: &str, problem: Option<&str>) -> Response {
     let status = if problem.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -73,11 +85,12 @@ pub fn password_form(token: &str, problem: Option<&str>) -> Response {
         status,
         "Set your password",
         &format!(
-            "<h1>Set your password</h1>{}<form method=\"post\" action=\"/admin/confirm/{}\"><p><label>Password <input type=\"password\" name=\"password\" autocomplete=\"new-password\" required minlength=\"12\"></label></p><p><label>Again <input type=\"password\" name=\"repeat\" autocomplete=\"new-password\" required minlength=\"12\"></label></p><button type=\"submit\">Set password</button></form>",
+            "<h1>Set your password</h1>{}<form method=\"post\" action=\"/admin/confirm/{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><p><label>Password <input type=\"password\" name=\"password\" autocomplete=\"new-password\" required minlength=\"12\"></label></p><p><label>Again <input type=\"password\" name=\"repeat\" autocomplete=\"new-password\" required minlength=\"12\"></label></p><button type=\"submit\">Set password</button></form>",
             problem
                 .map(|p| format!("<p role=\"alert\">{}</p>", escape(p)))
                 .unwrap_or_default(),
             escape(token),
+            escape(csrf),
         ),
     )
 }

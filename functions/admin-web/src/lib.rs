@@ -179,17 +179,7 @@ async fn sso(
     if let Some(token) = &signed_in.confirm_token {
         welcome(hub, &parts.headers, &email, &request.first_name, token).await;
     }
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; HttpOnly; Secure; SameSite=Lax; Path=/; Max-Age={SESSION_SECONDS}",
-        signed_in.session_token
-    );
-    let mut response = (StatusCode::FOUND, [(header::LOCATION, "/admin")]).into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie)
-            .map_err(|_| refused(StatusCode::INTERNAL_SERVER_ERROR, "Signing in failed."))?,
-    );
-    Ok(response)
+    session_response(&signed_in.session_token)
 }
 
 fn session_response(token: &str) -> Result<Response, PageError> {
@@ -213,26 +203,74 @@ struct TokenParam {
     token: String,
 }
 
+/// Double-submit CSRF for the forms filled before there is a session: the form's hidden
+/// token is also a `SameSite=Strict` cookie scoped to the form's path, and a post must
+/// carry both, equal. (Forms inside a session use the session's own CSRF token.)
+struct FormCsrf {
+    cookie: &'static str,
+    path: &'static str,
+}
+
+const LOGIN_CSRF: FormCsrf = FormCsrf {
+    cookie: "hub_login_csrf",
+    path: "/admin/login",
+};
+const CONFIRM_CSRF: FormCsrf = FormCsrf {
+    cookie: "hub_confirm_csrf",
+    path: "/admin/confirm",
+};
+
+impl FormCsrf {
+    /// A new token and the form rendered with it, the cookie set.
+    fn serve(&self, render: impl FnOnce(&str) -> Response) -> Response {
+        let csrf = shared::secrets::random_hex16();
+        let mut response = render(&csrf);
+        if let Ok(cookie) = HeaderValue::from_str(&format!(
+            "{}={csrf}; HttpOnly; Secure; SameSite=Strict; Path={}; Max-Age=3600",
+            self.cookie, self.path
+        )) {
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+        }
+        response
+    }
+
+    /// The token, when the post carries the cookie's value in the form; else 403.
+    fn check(&self, headers: &HeaderMap, sent: Option<&str>) -> Result<String, PageError> {
+        let expected = cookie_value(headers, self.cookie).unwrap_or_default();
+        let sent = sent.unwrap_or_default();
+        if expected.is_empty()
+            || !shared::secrets::token_matches(sent, &shared::secrets::token_hash(&expected))
+        {
+            return Err(refused(
+                StatusCode::FORBIDDEN,
+                "This form has expired; reload the page and try again.",
+            ));
+        }
+        Ok(expected)
+    }
+}
+
 /// `GET /admin/confirm/{token}`: the welcome email's link, a form to set a password.
-/// (The token in the form's address is what a forger cannot know: the form's CSRF
-/// protection.)
 async fn confirm_form(Path(TokenParam { token }): Path<TokenParam>) -> Response {
-    html::password_form(&token, None)
+    CONFIRM_CSRF.serve(|csrf| html::password_form(&token, csrf, None))
 }
 
 #[derive(Deserialize)]
 struct PasswordForm {
     password: Option<String>,
     repeat: Option<String>,
+    csrf: Option<String>,
 }
 
 /// `POST /admin/confirm/{token}`: sets the password, signs in (302 to `/admin`).
 async fn confirm(
     State(web): State<Arc<AdminWeb>>,
     Path(TokenParam { token }): Path<TokenParam>,
+    headers: HeaderMap,
     form: Result<Form<PasswordForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
     let form = form.ok().map(|Form(f)| f);
+    let csrf = CONFIRM_CSRF.check(&headers, form.as_ref().and_then(|f| f.csrf.as_deref()))?;
     let password = form
         .as_ref()
         .and_then(|f| f.password.clone())
@@ -241,6 +279,7 @@ async fn confirm(
     if password.chars().count() < MIN_PASSWORD_CHARS || password.len() > 1024 {
         return Ok(html::password_form(
             &token,
+            &csrf,
             Some(&format!(
                 "Choose a password of at least {MIN_PASSWORD_CHARS} characters."
             )),
@@ -249,6 +288,7 @@ async fn confirm(
     if password != repeat {
         return Ok(html::password_form(
             &token,
+            &csrf,
             Some("The two passwords differ."),
         ));
     }
@@ -270,19 +310,9 @@ async fn confirm(
     session_response(&session)
 }
 
-const LOGIN_CSRF_COOKIE: &str = "hub_login_csrf";
-
-/// `GET /admin/login`: email and password (the form's CSRF token is also a cookie:
-/// double submit).
+/// `GET /admin/login`: email and password.
 async fn login_form() -> Response {
-    let csrf = shared::secrets::random_hex16();
-    let mut response = html::login_form(&csrf, None, StatusCode::OK);
-    if let Ok(cookie) = HeaderValue::from_str(&format!(
-        "{LOGIN_CSRF_COOKIE}={csrf}; HttpOnly; Secure; SameSite=Strict; Path=/admin/login; Max-Age=3600"
-    )) {
-        response.headers_mut().insert(header::SET_COOKIE, cookie);
-    }
-    response
+    LOGIN_CSRF.serve(|csrf| html::login_form(csrf, None, StatusCode::OK))
 }
 
 #[derive(Deserialize)]
@@ -316,16 +346,7 @@ async fn login(
             "The sign-in form was not complete.",
         ));
     };
-    let expected = cookie_value(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    let sent = form.csrf.unwrap_or_default();
-    if expected.is_empty()
-        || !shared::secrets::token_matches(&sent, &shared::secrets::token_hash(&expected))
-    {
-        return Err(refused(
-            StatusCode::FORBIDDEN,
-            "This form has expired; reload the page and try again.",
-        ));
-    }
+    let expected = LOGIN_CSRF.check(&headers, form.csrf.as_deref())?;
     let hub = &web.hub;
     let email_text = form.email.unwrap_or_default().trim().to_lowercase();
     let scope = shared::throttle::Scope::AdminLogin(email_text.clone());
