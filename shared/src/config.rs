@@ -50,6 +50,14 @@ pub struct Config {
     /// Failures tolerated per window before 429 (`AUTH_FAILURE_LIMIT` per source IP,
     /// `SIGNATURE_FAILURE_LIMIT` per partner, `FAILURE_WINDOW_SECONDS`).
     pub throttle: crate::throttle::Limits,
+    /// The SMS gateway's API (`SMS_GATEWAY_URL`, the documented host by default); a
+    /// deployment setting, never a site's.
+    pub sms_gateway_url: String,
+    /// How long a member's gateway eligibility is trusted (`SMS_ELIGIBILITY_TTL_SECONDS`).
+    pub sms_eligibility_ttl: Duration,
+    /// How long one send run takes new work (`SMS_RUN_BUDGET_SECONDS`), below the
+    /// function's timeout.
+    pub sms_run_budget: Duration,
 }
 
 impl Config {
@@ -62,6 +70,7 @@ impl Config {
     pub const MAX_SETTING: Duration = Duration::from_secs(3650 * 86_400);
     pub const DEFAULT_SUSPENSION_GRACE_DAYS: u64 = 7;
     pub const DEFAULT_OUTBOUND_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const DEFAULT_SMS_GATEWAY_URL: &'static str = "https://api.attentivemobile.com";
 
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -176,6 +185,17 @@ impl Config {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty()),
             outbound_timeout: seconds("OUTBOUND_TIMEOUT_SECONDS", Self::DEFAULT_OUTBOUND_TIMEOUT)?,
+            sms_gateway_url: get("SMS_GATEWAY_URL")
+                .map(|v| v.trim().trim_end_matches('/').to_owned())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| Self::DEFAULT_SMS_GATEWAY_URL.to_owned()),
+            sms_eligibility_ttl: seconds("SMS_ELIGIBILITY_TTL_SECONDS", Duration::from_secs(3600))?,
+            sms_run_budget: duration(
+                "SMS_RUN_BUDGET_SECONDS",
+                Duration::from_secs(240),
+                (1, "seconds"),
+                Duration::from_secs(900),
+            )?,
         })
     }
 }

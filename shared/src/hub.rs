@@ -37,6 +37,10 @@ pub struct Hub {
     pub plans: crate::plans::Plans,
     pub billing: crate::billing::Billing,
     pub admin: crate::admin::Admin,
+    /// Loyalty SMS: sites, members, jobs (the gateway client is built by the functions
+    /// that call it).
+    #[cfg(feature = "sms")]
+    pub sms: crate::sms::Sms,
     /// The email port, when the hub has a sender (`SENDER_EMAIL`).
     #[cfg(feature = "email")]
     pub mailer: Option<crate::email::Mailer>,
@@ -52,6 +56,8 @@ impl Hub {
         let sealer = SecretSealer::new(clients.kms.clone(), &config.kms_key_id);
         let plans = crate::plans::Plans::new(uow.clone());
         Self {
+            #[cfg(feature = "sms")]
+            sms: crate::sms::Sms::new(uow.clone(), sealer.clone(), config.sms_eligibility_ttl),
             partners: Partners::new(uow.clone()),
             accounts: Accounts::new(uow.clone(), sealer),
             timeline: Timeline::new(table.clone()),

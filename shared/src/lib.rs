@@ -27,6 +27,8 @@ pub mod plans;
 pub mod runtime;
 pub mod secrets;
 pub mod signed_payload;
+#[cfg(feature = "sms")]
+pub mod sms;
 pub mod store;
 pub mod subscriptions;
 pub mod telemetry;

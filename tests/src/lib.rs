@@ -312,6 +312,34 @@ impl TestHub {
     }
 
     /// Fires a schedule of the template now.
+    /// Answers the stand-in's recorder gives to the next outbound calls
+    /// (`POST /_local/outbound/script`), e.g. `[{"host": "x", "status": 503}]`.
+    pub async fn script_outbound(&self, answers: Value) {
+        let response = self
+            .http
+            .post(self.url("/_local/outbound/script"))
+            .json(&answers)
+            .send()
+            .await
+            .expect("script");
+        assert!(response.status().is_success());
+    }
+
+    /// The outbound calls the recorder received for `host`, oldest first.
+    pub async fn outbound_calls(&self, host: &str) -> Vec<Value> {
+        let body: Value = self
+            .http
+            .get(self.url("/_local/outbound"))
+            .query(&[("host", host)])
+            .send()
+            .await
+            .expect("calls")
+            .json()
+            .await
+            .expect("calls as JSON");
+        body["calls"].as_array().cloned().unwrap_or_default()
+    }
+
     pub async fn fire_schedule(&self, name: &str) -> Value {
         let response = self
             .http

@@ -20,42 +20,14 @@ fn deliveries(hub: &TestHub, timeout: Duration) -> Deliveries {
     Deliveries::new(hub.uow.clone(), OutboundClient::new(config).unwrap())
 }
 
-async fn script(hub: &TestHub, answers: Value) {
-    let response = hub
-        .http
-        .post(hub.url("/_local/outbound/script"))
-        .json(&answers)
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success());
-}
-
-async fn calls(hub: &TestHub, host: &str) -> Vec<Value> {
-    let body: Value = hub
-        .http
-        .get(hub.url("/_local/outbound"))
-        .query(&[("host", host)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["calls"].as_array().cloned().unwrap_or_default()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failing_then_recovering_partner_gets_the_message_once_it_recovers() {
     let hub = TestHub::start("outbound").await;
     let queue = deliveries(&hub, Duration::from_secs(10));
-    script(
-        &hub,
-        json!([
-            {"host": "partner.example.com", "status": 503},
-            {"host": "partner.example.com", "status": 429, "headers": {"retry-after": "900"}},
-        ]),
-    )
+    hub.script_outbound(json!([
+        {"host": "partner.example.com", "status": 503},
+        {"host": "partner.example.com", "status": 429, "headers": {"retry-after": "900"}},
+    ]))
     .await;
     let mut request =
         OutboundRequest::post_json(HOOK, &json!({"usageRecords": [{"day": "2026-11-22"}]}));
@@ -106,7 +78,7 @@ async fn a_failing_then_recovering_partner_gets_the_message_once_it_recovers() {
     assert_eq!(report.due, 0, "delivered once, nothing more");
 
     // The partner saw three identical requests: the same message, path and body.
-    let received = calls(&hub, "partner.example.com").await;
+    let received = hub.outbound_calls("partner.example.com").await;
     assert_eq!(received.len(), 3, "{received:?}");
     for call in &received {
         assert_eq!(call["method"], "POST");
@@ -132,8 +104,7 @@ async fn refusals_and_rejections_are_not_retried_and_timeouts_are() {
     let queue = deliveries(&hub, Duration::from_secs(1));
 
     // A partner answering 410: failed for good, listed for operators.
-    script(
-        &hub,
+    hub.script_outbound(
         json!({"host": "gone.example.com", "status": 410, "body": {"error": "gone"}}),
     )
     .await;
@@ -167,11 +138,12 @@ async fn refusals_and_rejections_are_not_retried_and_timeouts_are() {
     }
     let gone = failed.iter().find(|d| d.id == gone.id).unwrap();
     assert_eq!(gone.last_status, Some(410));
-    assert!(calls(&hub, "169.254.169.254").await.is_empty());
-    assert_eq!(calls(&hub, "gone.example.com").await.len(), 1);
+    assert!(hub.outbound_calls("169.254.169.254").await.is_empty());
+    assert_eq!(hub.outbound_calls("gone.example.com").await.len(), 1);
 
     // A partner slower than the timeout: retryable, and it may have received the call.
-    script(&hub, json!({"host": "slow.example.com", "delay_ms": 1500})).await;
+    hub.script_outbound(json!({"host": "slow.example.com", "delay_ms": 1500}))
+        .await;
     let client = OutboundClient::new(OutboundConfig {
         timeout: Duration::from_millis(500),
         ..OutboundConfig::from_config(&hub.stand_in.hub.config).unwrap()

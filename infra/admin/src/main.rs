@@ -70,6 +70,23 @@ enum Command {
         #[arg(long)]
         partner: String,
     },
+    /// Registers a loyalty site (SMS contract) as an account of the partner; prints the
+    /// site id, the loyalty token (once) and the access token (base64 of
+    /// `[loyaltyToken, siteId]`, sent as `Authorization: Bearer`).
+    RegisterSite {
+        #[arg(long)]
+        partner: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Stops every SMS of a site at once (as `DELETE /api/3.0/sms/activation` does).
+    DeactivateSite {
+        #[arg(long)]
+        site: u64,
+    },
+    /// SMS jobs parked for an operator (unknown outcome, gateway refusal or down), oldest
+    /// first, with the reason.
+    SmsParked,
     /// Issues the partner's analytics key (sent as `x-rlv-analytics-key` to read
     /// analytics); prints it once. Issuing again replaces the old key at once.
     IssueAnalyticsKey {
@@ -367,6 +384,16 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
                 .await?;
             json!({"partnerId": partner, "removedSource": removed})
         }
+        Command::RegisterSite { partner, name } => serde_json::to_value(
+            hub.sms
+                .register_site(PartnerId::parse(&partner)?, &name)
+                .await?,
+        )?,
+        Command::DeactivateSite { site } => {
+            let site = hub.sms.deactivate(site).await?;
+            serde_json::to_value(shared::sms::ActivationView::of(&site))?
+        }
+        Command::SmsParked => serde_json::to_value(hub.sms.parked().await?)?,
         Command::IssueAnalyticsKey { partner } => {
             let key = hub
                 .partners

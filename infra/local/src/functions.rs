@@ -20,6 +20,8 @@ pub fn all() -> Vec<Function> {
         outbound_deliveries::function(),
         billing_periods::function(),
         admin_web::function(),
+        sms_api::function(),
+        sms_trigger::function(),
     ]
 }
 

@@ -24,6 +24,7 @@ pub mod recorder;
 pub mod routes;
 pub mod rules;
 pub mod schedules;
+pub mod sms_gateway;
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 

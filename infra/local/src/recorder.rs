@@ -8,7 +8,9 @@
 //! - `POST /_local/outbound/script`: answers to give, in order, e.g.
 //!   `{"status": 503, "times": 2}`, `{"status": 429, "headers": {"retry-after": "1"}}`,
 //!   `{"status": 200, "delay_ms": 12000}` (a timeout), `{"host": "partner.example.com", ...}`;
-//! - `DELETE /_local/outbound`: forgets calls and script.
+//! - `DELETE /_local/outbound`: forgets calls and script;
+//! - calls to the SMS gateway's host without a scripted answer are played by the fake
+//!   gateway (`sms_gateway`), configured at `/_local/sms-gateway`.
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -79,6 +81,8 @@ struct Tape {
 #[derive(Clone, Default)]
 pub struct Recorder {
     tape: Arc<Mutex<Tape>>,
+    /// Plays the SMS gateway for calls to its host (after any scripted answer).
+    pub gateway: crate::sms_gateway::FakeGateway,
 }
 
 impl Recorder {
@@ -87,6 +91,10 @@ impl Recorder {
             .route("/_local/outbound", get(list).delete(clear))
             .route("/_local/outbound/script", post(script))
             .route("/_local/outbound/to/{*rest}", any(receive))
+            .route(
+                "/_local/sms-gateway",
+                get(gateway_settings).post(configure_gateway),
+            )
             .with_state(self)
     }
 
@@ -128,6 +136,18 @@ async fn list(State(recorder): State<Recorder>, Query(filter): Query<HostFilter>
     Json(serde_json::json!({ "calls": calls }))
 }
 
+async fn gateway_settings(State(recorder): State<Recorder>) -> Json<Value> {
+    Json(recorder.gateway.settings())
+}
+
+async fn configure_gateway(
+    State(recorder): State<Recorder>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    recorder.gateway.configure(&body);
+    Json(recorder.gateway.settings())
+}
+
 async fn clear(State(recorder): State<Recorder>) -> StatusCode {
     if let Ok(mut tape) = recorder.tape.lock() {
         *tape = Tape::default();
@@ -158,6 +178,7 @@ async fn receive(
     State(recorder): State<Recorder>,
     Path(rest): Path<String>,
     method: Method,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -165,13 +186,35 @@ async fn receive(
         Some((host, path)) => (host.to_owned(), format!("/{path}")),
         None => (rest.clone(), "/".to_owned()),
     };
-    let answer = recorder.next_answer(&host).unwrap_or(Scripted {
-        status: 200,
-        times: 1,
-        delay_ms: 0,
-        body: None,
-        headers: BTreeMap::new(),
-        host: None,
+    let answer = recorder.next_answer(&host).unwrap_or_else(|| {
+        if host == crate::sms_gateway::gateway_host() {
+            let played = recorder.gateway.answer(
+                method.as_str(),
+                &path,
+                uri.query().unwrap_or_default(),
+                &headers,
+                &body,
+            );
+            return Scripted {
+                status: played.status.as_u16(),
+                times: 1,
+                delay_ms: 0,
+                body: Some(played.body),
+                headers: played
+                    .retry_after
+                    .map(|s| BTreeMap::from([("retry-after".to_owned(), s.to_string())]))
+                    .unwrap_or_default(),
+                host: None,
+            };
+        }
+        Scripted {
+            status: 200,
+            times: 1,
+            delay_ms: 0,
+            body: None,
+            headers: BTreeMap::new(),
+            host: None,
+        }
     });
     let call = RecordedCall {
         method: method.to_string(),

@@ -76,6 +76,9 @@ pub enum AccountKind {
     Shop,
     SubAccount,
     Customer,
+    /// A loyalty client's site (the SMS contract): its SMS usage is billed like any
+    /// account's.
+    SmsSite,
 }
 
 /// Who invoices an account's subscriptions.

@@ -64,6 +64,14 @@ impl AccountId {
     }
 
     /// A partner's customer is unique per partner by external id.
+    /// A loyalty SMS site's account: site ids are the hub's own, unique across partners.
+    pub fn for_sms_site(site_id: u64) -> Self {
+        Self(Uuid::new_v5(
+            &ID_NAMESPACE,
+            format!("sms-site:{site_id}").as_bytes(),
+        ))
+    }
+
     pub fn for_external(partner: PartnerId, external: &ExternalId) -> Self {
         Self(Uuid::new_v5(
             &ID_NAMESPACE,

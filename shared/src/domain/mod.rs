@@ -3,6 +3,8 @@
 
 mod account;
 mod ids;
+#[cfg(feature = "sms")]
+mod phone;
 mod price;
 mod shop;
 pub mod subscription;
@@ -10,6 +12,8 @@ pub mod text;
 
 pub use account::{AccountKind, AccountStatus, BillingOwner, Platform};
 pub use ids::{AccountId, AwsAccountId, EventId, ExternalId, PartnerId};
+#[cfg(feature = "sms")]
+pub use phone::{CountryCode, PhoneE164};
 pub use price::Price;
 pub use shop::{CurrencyCode, Email, Locale, ShopDomain, ShopName, TzOffset};
 pub use subscription::{SubscriptionId, SubscriptionStatus};

@@ -65,6 +65,22 @@ catalog! {
     /// The partner paused the shop's integrations: no usage accrues until resumed.
     ShopPaused(ShopRunning) = "shop.paused",
     ShopResumed(ShopRunning) = "shop.resumed",
+    /// A loyalty SMS went out through the site's SMS gateway (billed as `textMessages`).
+    SmsSent(SmsSent) = "sms.sent",
+}
+
+/// One SMS sent for a loyalty action (no phone number, no text: the job keeps those).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SmsSent {
+    pub site_id: u64,
+    pub action_id: String,
+    pub action: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member_id: Option<String>,
+    /// SMS segments the text takes (160 GSM-7 characters, or 70 UCS-2, per segment;
+    /// 153/67 when concatenated).
+    pub segments: u32,
 }
 
 /// A billing period as events and the confirm answer show it (dates as the contract

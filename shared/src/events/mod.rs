@@ -10,7 +10,7 @@ use time::OffsetDateTime;
 
 pub use catalog::{
     AccountDeleted, AccountProvisioned, BillingPeriodSnapshot, CustomerChanged, EventPayload,
-    InstallationReady, PlansConfirmed, ShopRunning, SubscriptionSnapshot,
+    InstallationReady, PlansConfirmed, ShopRunning, SmsSent, SubscriptionSnapshot,
 };
 pub use outbox::{Outbox, OutboxRecord, SweepReport};
 pub use publisher::{

@@ -5,6 +5,7 @@
 //! |-------------------|------------------------------------------------------------|
 //! | [`PartnerAuth`]   | an integrator's token in `x-rlv-partner-token` (or `Authorization: Bearer`) |
 //! | [`MarketplaceAuth`] | a marketplace's key as `Authorization: Bearer <key>`     |
+//! | [`SiteAuth`]      | a loyalty site's access token (base64 of `[loyaltyToken, siteId]`) as `Authorization: Bearer` |
 //! | [`AnalyticsAuth`] | an integrator's analytics key in `x-rlv-analytics-key` (never the partner token: it travels in SSO links) |
 
 use std::sync::Arc;
@@ -270,6 +271,52 @@ impl FromRequestParts<Arc<Hub>> for MarketplaceAuth {
                 .with_field("Authorization"),
                 other => other.into(),
             })
+        };
+        throttled(hub, parts, auth).await.map(Self)
+    }
+}
+
+/// A loyalty site (SMS contract), by its access token as `Authorization: Bearer`: the
+/// loyalty token inside is compared with the stored hash in constant time.
+#[cfg(feature = "sms")]
+pub struct SiteAuth(pub crate::sms::SmsSite);
+
+#[cfg(feature = "sms")]
+impl<S> FromRequestParts<S> for SiteAuth
+where
+    S: Send + Sync,
+    Arc<Hub>: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let hub: Arc<Hub> = axum::extract::FromRef::from_ref(state);
+        let hub = &hub;
+        let token = bearer_token(&parts.headers).map(str::to_owned);
+        let auth = async {
+            let Some(token) = token else {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "missing_access_token",
+                    "send the site's access token as Authorization: Bearer <access token>",
+                )
+                .with_field("Authorization"));
+            };
+            hub.sms
+                .site_by_access_token(&token)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "a site could not be read");
+                    ApiError::internal()
+                })?
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "invalid_access_token",
+                        "the access token is not a site's (base64 of [loyaltyToken, siteId])",
+                    )
+                    .with_field("Authorization")
+                })
         };
         throttled(hub, parts, auth).await.map(Self)
     }

@@ -179,6 +179,67 @@ impl From<TxError> for ApiError {
     }
 }
 
+#[cfg(feature = "sms")]
+impl From<crate::sms::SmsError> for ApiError {
+    fn from(err: crate::sms::SmsError) -> Self {
+        use crate::sms::SmsError;
+        match err {
+            SmsError::Store(e) => e.into(),
+            SmsError::Tx(e) => e.into(),
+            SmsError::Invalid { field, error } => ApiError::invalid_field(field, error),
+            SmsError::NotActivated => ApiError::new(
+                StatusCode::CONFLICT,
+                "sms_not_activated",
+                "activate the site's SMS gateway first (PUT /api/3.0/sms/activation)",
+            ),
+            SmsError::UnknownSite => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_site", "no such site")
+            }
+            SmsError::UnknownJob => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_action",
+                "no SMS job for this action id",
+            ),
+            other => {
+                tracing::error!(error = %other, "SMS request failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+/// What the SMS gateway's failure means to the caller: 503 with `Retry-After` when it
+/// was busy or down (429, 5xx, unreachable), 422 with the gateway's reason when it
+/// refused the request.
+#[cfg(feature = "sms")]
+pub fn gateway_error(err: crate::outbound::OutboundError) -> ApiError {
+    use crate::outbound::OutboundError;
+    match err {
+        OutboundError::Retryable {
+            reason,
+            retry_after,
+            ..
+        } => {
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "gateway_unavailable",
+                format!("the SMS gateway did not answer ({reason}); retry later"),
+            );
+            e.retry_after = Some(retry_after.unwrap_or(std::time::Duration::from_secs(30)));
+            e
+        }
+        OutboundError::Rejected { status, excerpt } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "gateway_rejected",
+            format!("the SMS gateway refused the request with {status}: {excerpt}"),
+        ),
+        OutboundError::Refused(why) => {
+            tracing::error!(%why, "the SMS gateway URL is refused");
+            ApiError::internal()
+        }
+    }
+}
+
 impl From<PartnerError> for ApiError {
     fn from(err: PartnerError) -> Self {
         match err {

@@ -29,6 +29,14 @@
 //! | the plan catalog (current versions)       | `PK=PLANS`, `SK=PLAN#<id>`                                   |
 //! | a plan's versions                         | `PK=PLAN#<id>`, `SK=V#<version>`                             |
 //! | failures in a window (throttling)         | `PK=THROTTLE#<scope>#<window start>`, `SK=THROTTLE`, TTL     |
+//! | an SMS site (loyalty client) by site id    | `PK=ACCOUNT#<uuid v5 of site id>`, `SK=SMS_SITE`            |
+//! | every SMS site (the send job's list)      | GSI1 `GSI1PK=SMS_SITES`, `GSI1SK=<site id>`                  |
+//! | a site's member by mobile number          | `PK=ACCOUNT#<id>`, `SK=SMS_MEMBER#<e164>` (BatchGetItem)     |
+//! | a site's SMS job by loyalty action id     | `PK=ACCOUNT#<id>`, `SK=SMS_JOB#<action id>`, due `SMS#<site>` |
+//! | a member's SMS jobs (their SMS timeline)  | GSI1 `GSI1PK=SMS_MEMBER#<site>#<e164>`, `GSI1SK=<created>`   |
+//! | parked SMS jobs (for operators)           | due `SMS_PARKED` (never due: `DueAt` is when it was parked) |
+//! | a site's segment by id                    | `PK=ACCOUNT#<id>`, `SK=SMS_SEGMENT#<id, 12 digits>`          |
+//! | a counter (site ids, segment ids)         | `PK=COUNTER#<name>`, `SK=COUNTER` (atomic `ADD`)             |
 //! | work that is due, by kind                 | sparse `DueIndex`: `DuePK=<kind>`, `DueAt<=now`              |
 //!
 //! Due work (outbox, cleanups, suspensions) is found through the sparse `DueIndex`,
@@ -55,6 +63,11 @@ pub enum Due {
     Delivery,
     /// A shop's billing period that ends: the next one starts.
     BillingPeriod,
+    /// A loyalty SMS to send; one partition per site (`SMS#<site id>`), since one
+    /// partition takes about 1,000 writes/s.
+    Sms,
+    /// SMS jobs parked for an operator (listed, never due: the sort key is when).
+    SmsParked,
 }
 
 impl Due {
@@ -65,7 +78,14 @@ impl Due {
             Due::Suspension => "SUSPENSION",
             Due::Delivery => "DELIVERY",
             Due::BillingPeriod => "BILLING_PERIOD",
+            Due::Sms => "SMS",
+            Due::SmsParked => "SMS_PARKED",
         }
+    }
+
+    /// The index partition of this kind's work for one shard (`SMS#<site id>`).
+    pub fn shard(&self, shard: &str) -> String {
+        format!("{}#{shard}", self.as_str())
     }
 }
 
@@ -198,6 +218,42 @@ pub fn plan_version(id: u32, version: u32) -> Keys {
 /// A failure counter of one fixed window (`window_start` in unix seconds).
 pub fn throttle(scope: &str, window_start: i64) -> Keys {
     Keys::new(format!("THROTTLE#{scope}#{window_start}"), "THROTTLE")
+}
+
+pub fn sms_site(account: AccountId) -> Keys {
+    Keys::new(account_partition(account), "SMS_SITE")
+}
+
+pub const SMS_SITES_GSI1PK: &str = "SMS_SITES";
+
+pub const SMS_MEMBER_PREFIX: &str = "SMS_MEMBER#";
+
+pub fn sms_member(account: AccountId, phone: &str) -> Keys {
+    Keys::new(
+        account_partition(account),
+        format!("{SMS_MEMBER_PREFIX}{phone}"),
+    )
+}
+
+pub fn sms_job(account: AccountId, action_id: &str) -> Keys {
+    Keys::new(account_partition(account), format!("SMS_JOB#{action_id}"))
+}
+
+pub fn sms_member_jobs_gsi1pk(site: u64, phone: &str) -> String {
+    format!("SMS_MEMBER#{site}#{phone}")
+}
+
+pub const SMS_SEGMENT_PREFIX: &str = "SMS_SEGMENT#";
+
+pub fn sms_segment(account: AccountId, id: u64) -> Keys {
+    Keys::new(
+        account_partition(account),
+        format!("{SMS_SEGMENT_PREFIX}{id:012}"),
+    )
+}
+
+pub fn counter(name: &str) -> Keys {
+    Keys::new(format!("COUNTER#{name}"), "COUNTER")
 }
 
 pub const FAILED_DELIVERIES_GSI1PK: &str = "DELIVERIES#FAILED";
@@ -334,6 +390,26 @@ pub const FAMILIES: &[KeyFamily] = &[
         Cleanup::Expires,
     ),
     family("plan version", "PLAN#", "V#", Cleanup::NotAccountData),
+    family(
+        "sms site",
+        "ACCOUNT#",
+        "SMS_SITE",
+        Cleanup::AccountPartition,
+    ),
+    family(
+        "sms member",
+        "ACCOUNT#",
+        SMS_MEMBER_PREFIX,
+        Cleanup::AccountPartition,
+    ),
+    family("sms job", "ACCOUNT#", "SMS_JOB#", Cleanup::AccountPartition),
+    family(
+        "sms segment",
+        "ACCOUNT#",
+        SMS_SEGMENT_PREFIX,
+        Cleanup::AccountPartition,
+    ),
+    family("counter", "COUNTER#", "COUNTER", Cleanup::NotAccountData),
 ];
 
 /// The family an item belongs to, by its keys.
@@ -374,6 +450,11 @@ mod tests {
             outbox(EventId::random()),
             dead_letter("2026", "x"),
             delivery("msg_1"),
+            sms_site(account),
+            sms_member(account, "+17707651750"),
+            sms_job(account, "a1"),
+            sms_segment(account, 7),
+            counter("SEGMENT"),
         ];
         for k in keys {
             let matching: Vec<_> = FAMILIES

@@ -96,6 +96,18 @@ impl Keys {
         self
     }
 
+    /// Due in one shard of the kind's work (`Due::shard`).
+    pub fn due_in_shard(
+        mut self,
+        kind: super::keys::Due,
+        shard: &str,
+        at: impl Into<String>,
+    ) -> Self {
+        self.due_pk = Some(kind.shard(shard));
+        self.due_at = Some(at.into());
+        self
+    }
+
     pub fn primary(&self) -> HashMap<String, AttributeValue> {
         HashMap::from([
             ("PK".to_owned(), AttributeValue::S(self.pk.clone())),
@@ -181,6 +193,16 @@ impl Query {
         Self {
             index: Some(DUE_INDEX),
             partition: ("DuePK", kind.as_str().to_owned()),
+            sort: Some(SortCondition::AtMost("DueAt", until.into())),
+            limit: None,
+        }
+    }
+
+    /// One shard of a kind's due work, due at or before `until`.
+    pub fn due_in_shard(kind: super::keys::Due, shard: &str, until: impl Into<String>) -> Self {
+        Self {
+            index: Some(DUE_INDEX),
+            partition: ("DuePK", kind.shard(shard)),
             sort: Some(SortCondition::AtMost("DueAt", until.into())),
             limit: None,
         }
@@ -474,6 +496,27 @@ impl Table {
                 _ => StoreError::from_sdk(err),
             }),
         }
+    }
+
+    /// The next value of a named counter: 1, 2, 3, ... (one atomic `ADD`; never reused,
+    /// gaps possible when a caller fails after taking one).
+    pub async fn next_counter(&self, name: &str) -> Result<u64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(super::keys::counter(name).primary()))
+            .update_expression("ADD #value :one")
+            .expression_attribute_names("#value", "value")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        out.attributes
+            .and_then(|a| a.get("value").cloned())
+            .and_then(|v| v.as_n().ok().and_then(|n| n.parse().ok()))
+            .ok_or_else(|| StoreError::Dynamo(format!("counter {name} returned no value")))
     }
 
     /// Runs a query and follows its pagination to the end.

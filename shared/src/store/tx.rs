@@ -227,6 +227,16 @@ impl UnitOfWork {
         Err(TxError::Conflict.into())
     }
 
+    /// Commits `tx` once, without replanning: `Ok(false)` when one of its conditions no
+    /// longer holds (another writer got there first; the caller drops its work).
+    pub async fn commit_once(&self, tx: Tx) -> Result<bool, TxError> {
+        match self.commit(tx, None).await {
+            Ok(()) => Ok(true),
+            Err(CommitError::Replan | CommitError::LedgerTaken) => Ok(false),
+            Err(CommitError::Failed(e)) => Err(e),
+        }
+    }
+
     /// Plans and commits the change an inbound message causes, recorded in the ledger
     /// in the same transaction. A redelivery (same id, same body hash) answers the
     /// stored outcome and changes nothing; the same id with another body is
