@@ -48,6 +48,13 @@ async fn schemathesis_finds_no_server_error_and_nothing_undocumented() {
         .register("Schemathesis", PARTNER_A_PUB, PARTNER_A_KEY)
         .await;
     let marketplace = hub.register_marketplace("Schemathesis Market").await;
+    let site = hub
+        .stand_in
+        .hub
+        .sms
+        .register_site(partner.id, "Schemathesis loyalty site")
+        .await
+        .unwrap();
     let private_key = root.join("tests/fixtures/keys/partner-a.key");
 
     let hooks_dir = root.join("tests/schemathesis");
@@ -86,6 +93,7 @@ async fn schemathesis_finds_no_server_error_and_nothing_undocumented() {
         .env("HUB_PARTNER_TOKEN", &partner.token)
         .env("HUB_ANALYTICS_KEY", &partner.analytics_key)
         .env("HUB_MARKETPLACE_KEY", &marketplace.token)
+        .env("HUB_SITE_ACCESS_TOKEN", &site.access_token)
         .current_dir(&root)
         .output()
         .await

@@ -50,7 +50,10 @@ pub fn activation(body: &Value) -> Result<ActivationRequest, ApiError> {
         return Err(ApiError::invalid("body", "must be a JSON object"));
     }
     let sign_up_source_id = match body.get("signUpSourceId") {
-        Some(Value::Number(n)) => n.to_string(),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| ApiError::invalid("signUpSourceId", "must be a string or a whole number"))?
+            .to_string(),
         _ => required(body, "signUpSourceId")
             .map_err(|_| {
                 ApiError::invalid(
