@@ -64,6 +64,8 @@ async fn call(
         "/api/3.0/sms/templates/{action}"
     } else if documented.starts_with("/api/3.0/sms/members/") {
         "/api/3.0/sms/members/{phone}/messages"
+    } else if documented.starts_with("/api/3.0/segment/") {
+        "/api/3.0/segment/{segment_id}"
     } else {
         documented
     };
@@ -547,5 +549,158 @@ async fn quiet_hours_gateway_faults_and_deactivation_end_every_job_once() {
         assert_eq!(job.status, status, "{id}");
         assert_eq!(job.due_at, None, "{id} left the due index");
     }
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn segments_answer_as_the_contracts_sample_and_export_members() {
+    let hub = TestHub::start("sms-segments").await;
+    let site = site(&hub).await;
+    let sample = json!({
+        "name": "Only Members",
+        "type": "Current Data",
+        "fromDate": "2020-01-17",
+        "toDate": "2020-02-14",
+        "member": "jacobsmith@gmail.com,brianpaul@gmail.com,markburger@gmail.com",
+        "status": "ACTIVE",
+        "externalId": "123",
+        "externalName": "Members specific"
+    });
+    let (status, segment) = call(
+        &hub,
+        &site,
+        "POST",
+        "/api/3.0/segment",
+        Some(sample.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{segment}");
+    let id = segment["segmentId"].as_u64().expect("an integer id");
+    assert_eq!(
+        segment,
+        json!({"segmentId": id, "segmentName": "Only Members", "segmentType": "Current Data",
+            "segmentFromDate": "2020-01-17T00:00:00+0000", "segmentToDate": "2020-02-14T23:59:00+0000",
+            "member": "jacobsmith@gmail.com,brianpaul@gmail.com,markburger@gmail.com",
+            "status": "ACTIVE", "externalId": "123", "externalName": "Members specific"})
+    );
+    // The same request again: the same segment; the same externalId otherwise: AC1006.
+    assert_eq!(
+        call(
+            &hub,
+            &site,
+            "POST",
+            "/api/3.0/segment",
+            Some(sample.clone())
+        )
+        .await,
+        (200, segment.clone())
+    );
+    let mut other = sample.clone();
+    other["name"] = json!("Other");
+    let (status, body) = call(&hub, &site, "POST", "/api/3.0/segment", Some(other)).await;
+    assert_eq!(
+        (status, body["errorCode"].as_str()),
+        (409, Some("AC1006")),
+        "{body}"
+    );
+    // Bad fields: AC1004 naming the field; nothing written.
+    for (field, value) in [
+        ("type", json!("Future Data")),
+        ("fromDate", json!("17-01-2020")),
+        ("toDate", json!("2020-01-01")),
+        ("member", json!("jacobsmith@gmail.com,nobody")),
+        ("status", json!("ON")),
+        ("name", json!(null)),
+    ] {
+        let mut bad = sample.clone();
+        bad[field] = value;
+        bad["externalId"] = json!(format!("bad-{field}"));
+        let (status, body) = call(&hub, &site, "POST", "/api/3.0/segment", Some(bad)).await;
+        assert_eq!(
+            (status, body["errorCode"].as_str()),
+            (422, Some("AC1004")),
+            "{field}: {body}"
+        );
+        assert!(
+            body["errorMessage"].as_str().unwrap().starts_with(field),
+            "{body}"
+        );
+    }
+    let forged = Site {
+        id: site.id,
+        bearer: "Bearer nope".into(),
+    };
+    let (status, body) = call(&hub, &forged, "POST", "/api/3.0/segment", Some(sample)).await;
+    assert_eq!((status, body["errorCode"].as_str()), (401, Some("AC1002")));
+
+    // Read, list in pages, 404.
+    assert_eq!(
+        call(&hub, &site, "GET", &format!("/api/3.0/segment/{id}"), None).await,
+        (200, segment)
+    );
+    let (status, body) = call(&hub, &site, "GET", "/api/3.0/segment/999999", None).await;
+    assert_eq!((status, body["errorCode"].as_str()), (404, Some("AC1005")));
+    for n in 0..3 {
+        let mut more = json!({"name": format!("S{n}"), "type": "Past Data", "fromDate": "2026-01-01",
+            "toDate": "2026-01-31", "member": "a@b.com", "status": "INACTIVE"});
+        more["externalName"] = json!("x");
+        assert_eq!(
+            call(&hub, &site, "POST", "/api/3.0/segment", Some(more))
+                .await
+                .0,
+            200
+        );
+    }
+    let mut seen = Vec::new();
+    let mut path = "/api/3.0/segment?limit=3".to_owned();
+    loop {
+        let (status, page) = call(&hub, &site, "GET", &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        for s in page["segments"].as_array().unwrap() {
+            seen.push(s["segmentId"].as_u64().unwrap());
+        }
+        match page["next"].as_u64() {
+            Some(next) => path = format!("/api/3.0/segment?limit=3&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+
+    // The CSV for upload: phones of known members.
+    call(
+        &hub,
+        &site,
+        "PUT",
+        "/api/3.0/sms/activation",
+        Some(activation("00:00", "23:59")),
+    )
+    .await;
+    call(
+        &hub,
+        &site,
+        "POST",
+        "/api/3.0/sms/subscriptions",
+        Some(json!({"phone": "7707651750", "email": "brianpaul@gmail.com"})),
+    )
+    .await;
+    let csv = hub
+        .http
+        .get(hub.url(&format!("/api/3.0/segment/{id}/members.csv")))
+        .header("authorization", &site.bearer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    assert_eq!(
+        csv.text().await.unwrap(),
+        "phone,email\n,jacobsmith@gmail.com\n+17707651750,brianpaul@gmail.com\n,markburger@gmail.com\n"
+    );
     hub.stop().await;
 }

@@ -5,6 +5,7 @@
 //! answers are passed on as it wrote them), and posts loyalty actions, which become SMS
 //! jobs for the cron-scheduled `sms-trigger`.
 
+mod segments;
 mod wire;
 
 use std::sync::Arc;
@@ -38,13 +39,16 @@ pub const UNSUBSCRIBE_PATH: &str = "/api/3.0/sms/subscriptions/unsubscribe";
 pub const ACTIONS_PATH: &str = "/api/3.0/sms/actions";
 pub const ACTION_PATH: &str = "/api/3.0/sms/actions/{action_id}";
 pub const MEMBER_MESSAGES_PATH: &str = "/api/3.0/sms/members/{phone}/messages";
+pub const SEGMENTS_PATH: &str = "/api/3.0/segment";
+pub const SEGMENT_PATH: &str = "/api/3.0/segment/{segment_id}";
+pub const SEGMENT_EXPORT_PATH: &str = "/api/3.0/segment/{segment_id}/members.csv";
 
 pub fn function() -> Function {
     Function::http(NAME, router)
 }
 
 #[derive(Clone)]
-struct SmsApi {
+pub(crate) struct SmsApi {
     hub: Arc<Hub>,
     /// `Err`: the outbound client could not be built (its configuration); gateway
     /// routes answer 500 and say so in the log.
@@ -70,7 +74,10 @@ pub fn router(hub: Arc<Hub>) -> Router {
             .route(UNSUBSCRIBE_PATH, post(unsubscribe))
             .route(ACTIONS_PATH, post(accept_action))
             .route(ACTION_PATH, get(action_job))
-            .route(MEMBER_MESSAGES_PATH, get(member_messages)),
+            .route(MEMBER_MESSAGES_PATH, get(member_messages))
+            .route(SEGMENTS_PATH, post(segments::create).get(segments::list))
+            .route(SEGMENT_PATH, get(segments::get_one))
+            .route(SEGMENT_EXPORT_PATH, get(segments::export)),
     )
     .with_state(SmsApi { hub, gateway })
 }

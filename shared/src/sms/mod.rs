@@ -6,6 +6,7 @@
 
 pub mod gateway;
 pub mod quiet;
+pub mod segments;
 pub mod send;
 
 use std::collections::BTreeMap;

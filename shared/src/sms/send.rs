@@ -291,6 +291,14 @@ impl Sender {
             Err(OutboundError::Retryable { reason, .. }) => Ending::Parked(format!(
                 "unknown: {reason}; the gateway may have sent it, so it is not sent again"
             )),
+            // The contract's run-time error: the legacy messages token must be activated.
+            Err(OutboundError::Rejected {
+                status: status @ (401 | 403),
+                excerpt,
+            }) => Ending::Parked(format!(
+                "messages_token_inactive: the gateway refused the messages token ({status} {excerpt}); \
+                 ask legacyapi@attentivemobile.com to activate it, then replay"
+            )),
             Err(OutboundError::Rejected { status, excerpt }) => {
                 Ending::Parked(format!("gateway_rejected: {status} {excerpt}"))
             }

@@ -36,6 +36,7 @@
 //! | a member's SMS jobs (their SMS timeline)  | GSI1 `GSI1PK=SMS_MEMBER#<site>#<e164>`, `GSI1SK=<created>`   |
 //! | parked SMS jobs (for operators)           | due `SMS_PARKED` (never due: `DueAt` is when it was parked) |
 //! | a site's segment by id                    | `PK=ACCOUNT#<id>`, `SK=SMS_SEGMENT#<id, 12 digits>`          |
+//! | a segment by site and `externalId`       | `PK=ACCOUNT#<id>`, `SK=SMS_SEGMENT_EXT#<external id>`         |
 //! | a counter (site ids, segment ids)         | `PK=COUNTER#<name>`, `SK=COUNTER` (atomic `ADD`)             |
 //! | work that is due, by kind                 | sparse `DueIndex`: `DuePK=<kind>`, `DueAt<=now`              |
 //!
@@ -252,6 +253,14 @@ pub fn sms_segment(account: AccountId, id: u64) -> Keys {
     )
 }
 
+/// A site's segment `externalId` (unique per site): points at the segment.
+pub fn sms_segment_external(account: AccountId, external_id: &str) -> Keys {
+    Keys::new(
+        account_partition(account),
+        format!("SMS_SEGMENT_EXT#{external_id}"),
+    )
+}
+
 pub fn counter(name: &str) -> Keys {
     Keys::new(format!("COUNTER#{name}"), "COUNTER")
 }
@@ -409,6 +418,12 @@ pub const FAMILIES: &[KeyFamily] = &[
         SMS_SEGMENT_PREFIX,
         Cleanup::AccountPartition,
     ),
+    family(
+        "sms segment external id",
+        "ACCOUNT#",
+        "SMS_SEGMENT_EXT#",
+        Cleanup::AccountPartition,
+    ),
     family("counter", "COUNTER#", "COUNTER", Cleanup::NotAccountData),
 ];
 
@@ -454,6 +469,7 @@ mod tests {
             sms_member(account, "+17707651750"),
             sms_job(account, "a1"),
             sms_segment(account, 7),
+            sms_segment_external(account, "ext-1"),
             counter("SEGMENT"),
         ];
         for k in keys {

@@ -519,31 +519,66 @@ impl Table {
             .ok_or_else(|| StoreError::Dynamo(format!("counter {name} returned no value")))
     }
 
+    /// One page of a query on the table (not an index): at most `limit` records after
+    /// the item with key `after`; `true` when more may follow.
+    pub async fn query_page<R: Record>(
+        &self,
+        query: &Query,
+        limit: usize,
+        after: Option<Keys>,
+    ) -> Result<(Vec<R>, bool), StoreError> {
+        let mut records = Vec::new();
+        let mut start = after.map(|k| k.primary());
+        loop {
+            let request = self
+                .query_request(query)
+                .limit((limit - records.len()).clamp(1, 1000) as i32)
+                .set_exclusive_start_key(start.take());
+            let out = request.send().await.map_err(StoreError::from_sdk)?;
+            for item in out.items.unwrap_or_default() {
+                records.push(from_item(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() && records.len() < limit => start = Some(key),
+                Some(key) if !key.is_empty() => return Ok((records, true)),
+                _ => return Ok((records, false)),
+            }
+        }
+    }
+
+    fn query_request(
+        &self,
+        query: &Query,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.name)
+            .set_index_name(query.index.map(str::to_owned))
+            .expression_attribute_names("#pk", query.partition.0)
+            .expression_attribute_values(":pk", AttributeValue::S(query.partition.1.clone()));
+        match &query.sort {
+            None => request.key_condition_expression("#pk = :pk"),
+            Some(SortCondition::BeginsWith(attr, prefix)) => request
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
+                .expression_attribute_names("#sk", *attr)
+                .expression_attribute_values(":sk", AttributeValue::S(prefix.clone())),
+            Some(SortCondition::AtMost(attr, until)) => request
+                .key_condition_expression("#pk = :pk AND #sk <= :sk")
+                .expression_attribute_names("#sk", *attr)
+                .expression_attribute_values(":sk", AttributeValue::S(until.clone())),
+        }
+    }
+
     /// Runs a query and follows its pagination to the end.
     pub async fn query_all<R: Record>(&self, query: &Query) -> Result<Vec<R>, StoreError> {
         let mut records = Vec::new();
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
-            let mut request = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .set_index_name(query.index.map(str::to_owned))
+            let request = self
+                .query_request(query)
                 .set_limit(query.limit)
-                .set_exclusive_start_key(start.take())
-                .expression_attribute_names("#pk", query.partition.0)
-                .expression_attribute_values(":pk", AttributeValue::S(query.partition.1.clone()));
-            request = match &query.sort {
-                None => request.key_condition_expression("#pk = :pk"),
-                Some(SortCondition::BeginsWith(attr, prefix)) => request
-                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
-                    .expression_attribute_names("#sk", *attr)
-                    .expression_attribute_values(":sk", AttributeValue::S(prefix.clone())),
-                Some(SortCondition::AtMost(attr, until)) => request
-                    .key_condition_expression("#pk = :pk AND #sk <= :sk")
-                    .expression_attribute_names("#sk", *attr)
-                    .expression_attribute_values(":sk", AttributeValue::S(until.clone())),
-            };
+                .set_exclusive_start_key(start.take());
             let out = request.send().await.map_err(StoreError::from_sdk)?;
             for item in out.items.unwrap_or_default() {
                 records.push(from_item(item)?);
