@@ -36,6 +36,7 @@ pub mod throttle;
 pub mod timeline;
 #[cfg(test)]
 mod trust_roots;
+pub mod webhooks;
 
 pub use config::Config;
 pub use hub::Hub;

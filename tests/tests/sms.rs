@@ -20,6 +20,7 @@ const MESSAGES_TOKEN: &str = "EJ0S7a5v27DkZuxxtIxjyIq3S54ac4dNm8NDLf8sMK8";
 struct Site {
     id: u64,
     bearer: String,
+    webhook_secret: String,
 }
 
 async fn site(hub: &TestHub) -> Site {
@@ -36,6 +37,7 @@ async fn site(hub: &TestHub) -> Site {
     Site {
         id: registered.site_id,
         bearer: format!("Bearer {}", registered.access_token),
+        webhook_secret: registered.webhook_secret,
     }
 }
 
@@ -138,6 +140,7 @@ async fn an_action_becomes_one_sms_sent_by_the_cron_job_as_the_contract_says() {
     assert_eq!(anonymous.status(), 401);
     let forged = Site {
         id: site.id,
+        webhook_secret: String::new(),
         bearer: format!(
             "Bearer {}",
             shared::sms::access_token("lt_not_the_token", site.id)
@@ -629,6 +632,7 @@ async fn segments_answer_as_the_contracts_sample_and_export_members() {
     let forged = Site {
         id: site.id,
         bearer: "Bearer nope".into(),
+        webhook_secret: String::new(),
     };
     let (status, body) = call(&hub, &forged, "POST", "/api/3.0/segment", Some(sample)).await;
     assert_eq!((status, body["errorCode"].as_str()), (401, Some("AC1002")));
@@ -701,6 +705,113 @@ async fn segments_answer_as_the_contracts_sample_and_export_members() {
     assert_eq!(
         csv.text().await.unwrap(),
         "phone,email\n,jacobsmith@gmail.com\n+17707651750,brianpaul@gmail.com\n,markburger@gmail.com\n"
+    );
+    hub.stop().await;
+}
+
+/// Posts a gateway unsubscribe notification signed with `secret` at `timestamp`.
+async fn notify_stop(hub: &TestHub, site: u64, secret: &str, timestamp: i64, body: &Value) -> u16 {
+    let body = body.to_string();
+    let signature =
+        shared::webhooks::sign(secret, "msg_stop_1", timestamp, body.as_bytes()).unwrap();
+    let response = hub
+        .http
+        .post(hub.url(&format!("/api/3.0/sms/gateway/{site}/unsubscribes")))
+        .header("webhook-id", "msg_stop_1")
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let answer: Value = response.json().await.unwrap();
+    assert_documented(
+        "POST",
+        "/api/3.0/sms/gateway/{site_id}/unsubscribes",
+        status,
+        Some(&answer),
+    );
+    status
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_stop_from_the_gateway_unsubscribes_at_once() {
+    let hub = TestHub::start("sms-stop").await;
+    let site = site(&hub).await;
+    call(
+        &hub,
+        &site,
+        "PUT",
+        "/api/3.0/sms/activation",
+        Some(activation("00:00", "23:59")),
+    )
+    .await;
+    call(
+        &hub,
+        &site,
+        "PUT",
+        "/api/3.0/sms/templates/points_earned",
+        Some(json!({"template": "+{{points}}"})),
+    )
+    .await;
+    call(
+        &hub,
+        &site,
+        "POST",
+        "/api/3.0/sms/subscriptions",
+        Some(json!({"phone": "7707651750"})),
+    )
+    .await;
+    call(
+        &hub,
+        &site,
+        "POST",
+        "/api/3.0/sms/actions",
+        Some(action("s-1", "points_earned", 5)),
+    )
+    .await;
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let stop = json!({"phone": "+17707651750"});
+    // Forged, stale, or for another site: refused, nothing changes.
+    let other = shared::webhooks::new_secret();
+    assert_eq!(notify_stop(&hub, site.id, &other, now, &stop).await, 401);
+    assert_eq!(
+        notify_stop(&hub, site.id, &site.webhook_secret, now - 600, &stop).await,
+        401
+    );
+    assert_eq!(
+        notify_stop(&hub, site.id + 1000, &site.webhook_secret, now, &stop).await,
+        401
+    );
+    let member = hub.stand_in.hub.sms.site(site.id).await.unwrap().unwrap();
+    let phone = shared::domain::PhoneE164::parse(
+        "+17707651750",
+        shared::domain::CountryCode::parse("US").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        hub.stand_in
+            .hub
+            .sms
+            .member(&member, &phone)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        shared::sms::MemberStatus::Subscribed
+    );
+    // Signed: unsubscribed, and the due SMS is not sent.
+    assert_eq!(
+        notify_stop(&hub, site.id, &site.webhook_secret, now, &stop).await,
+        200
+    );
+    let report = run(&hub, OffsetDateTime::now_utc()).await;
+    assert_eq!((report.sent, report.skipped), (0, 1), "{report:?}");
+    assert_eq!(
+        job_status(&hub, &site, "s-1").await["reason"],
+        "unsubscribed"
     );
     hub.stop().await;
 }

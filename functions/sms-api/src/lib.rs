@@ -39,6 +39,7 @@ pub const UNSUBSCRIBE_PATH: &str = "/api/3.0/sms/subscriptions/unsubscribe";
 pub const ACTIONS_PATH: &str = "/api/3.0/sms/actions";
 pub const ACTION_PATH: &str = "/api/3.0/sms/actions/{action_id}";
 pub const MEMBER_MESSAGES_PATH: &str = "/api/3.0/sms/members/{phone}/messages";
+pub const GATEWAY_UNSUBSCRIBES_PATH: &str = "/api/3.0/sms/gateway/{site_id}/unsubscribes";
 pub const SEGMENTS_PATH: &str = "/api/3.0/segment";
 pub const SEGMENT_PATH: &str = "/api/3.0/segment/{segment_id}";
 pub const SEGMENT_EXPORT_PATH: &str = "/api/3.0/segment/{segment_id}/members.csv";
@@ -75,6 +76,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
             .route(ACTIONS_PATH, post(accept_action))
             .route(ACTION_PATH, get(action_job))
             .route(MEMBER_MESSAGES_PATH, get(member_messages))
+            .route(GATEWAY_UNSUBSCRIBES_PATH, post(gateway_unsubscribed))
             .route(SEGMENTS_PATH, post(segments::create).get(segments::list))
             .route(SEGMENT_PATH, get(segments::get_one))
             .route(SEGMENT_EXPORT_PATH, get(segments::export)),
@@ -351,4 +353,60 @@ async fn member_messages(
         .map(|j| j.view())
         .collect();
     Ok(Json(json!({ "phone": phone, "messages": jobs })))
+}
+
+#[derive(serde::Deserialize)]
+struct SiteIdParam {
+    site_id: String,
+}
+
+/// `POST /api/3.0/sms/gateway/{siteId}/unsubscribes`: the gateway tells the hub a member
+/// texted STOP (`{phone, email?}`), signed with the site's webhook secret (Standard
+/// Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`). The member gets no
+/// more SMS from this moment.
+async fn gateway_unsubscribed(
+    State(api): State<SmsApi>,
+    Path(SiteIdParam { site_id }): Path<SiteIdParam>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let refused = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_signature",
+            "the notification is not signed with this site's webhook secret (Standard Webhooks), or is older than 5 minutes",
+        )
+    };
+    let site = match site_id.trim().parse::<u64>() {
+        Ok(id) => api.hub.sms.site(id).await?,
+        Err(_) => None,
+    }
+    .ok_or_else(refused)?;
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let signed = [
+        header(shared::webhooks::ID_HEADER),
+        header(shared::webhooks::TIMESTAMP_HEADER),
+        header(shared::webhooks::SIGNATURE_HEADER),
+    ];
+    if !api.hub.sms.verify_webhook(&site, signed, &body).await? {
+        return Err(refused());
+    }
+    let body: Value = shared::http::parse_json(&body)?;
+    let country = site
+        .activation
+        .as_ref()
+        .map(|a| a.default_country)
+        .unwrap_or(wire::default_country());
+    let (phone, email) = wire::member(&body, country)?;
+    api.hub
+        .sms
+        .set_member(
+            &site,
+            &phone,
+            email,
+            MemberStatus::Unsubscribed,
+            Some(false),
+        )
+        .await?;
+    Ok(Json(json!({ "phone": phone, "status": "unsubscribed" })))
 }

@@ -92,6 +92,10 @@ pub struct SmsSite {
     pub partner_id: PartnerId,
     pub name: String,
     pub loyalty_token_hash: String,
+    /// The secret the gateway signs its unsubscribe notifications with (Standard
+    /// Webhooks), sealed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret_sealed: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activation: Option<Activation>,
     /// SMS text per action type, with `{{field}}` placeholders from the action.
@@ -154,6 +158,10 @@ pub struct RegisteredSite {
     pub account_id: AccountId,
     pub loyalty_token: String,
     pub access_token: String,
+    /// For the gateway's unsubscribe notifications (shown once).
+    pub webhook_secret: String,
+    /// Where the gateway sends them.
+    pub webhook_path: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -542,6 +550,15 @@ impl Sms {
         let site_id = 100_000 + self.uow.table().next_counter("SMS_SITE").await?;
         let account_id = AccountId::for_sms_site(site_id);
         let loyalty_token = random_token("lt");
+        let webhook_secret = crate::webhooks::new_secret();
+        let webhook_secret_sealed = self
+            .sealer
+            .seal(
+                &webhook_secret,
+                &format!("sms-site:{site_id}"),
+                "webhook_secret",
+            )
+            .await?;
         let now = clock::sortable(clock::now());
         let account = Account {
             id: account_id,
@@ -566,6 +583,7 @@ impl Sms {
             partner_id: partner,
             name,
             loyalty_token_hash: token_hash(&loyalty_token),
+            webhook_secret_sealed: Some(webhook_secret_sealed),
             activation: None,
             templates: BTreeMap::new(),
             created_at: now.clone(),
@@ -584,6 +602,8 @@ impl Sms {
             account_id,
             access_token: access_token(&loyalty_token, site_id),
             loyalty_token,
+            webhook_secret,
+            webhook_path: format!("/api/3.0/sms/gateway/{site_id}/unsubscribes"),
         })
     }
 
@@ -720,6 +740,32 @@ impl Sms {
                 .open(&activation.messages_token_sealed, &record, "messages_token")
                 .await?,
         })
+    }
+
+    /// Whether a gateway notification carries the site's Standard Webhooks signature.
+    pub async fn verify_webhook(
+        &self,
+        site: &SmsSite,
+        headers: [Option<&str>; 3],
+        body: &[u8],
+    ) -> Result<bool, SmsError> {
+        let Some(sealed) = &site.webhook_secret_sealed else {
+            return Ok(false);
+        };
+        let secret = self
+            .sealer
+            .open(sealed, &site.record_name(), "webhook_secret")
+            .await?;
+        let [id, timestamp, signature] = headers;
+        Ok(crate::webhooks::verify(
+            &secret,
+            id,
+            timestamp,
+            signature,
+            body,
+            clock::now().unix_timestamp(),
+        )
+        .is_ok())
     }
 
     pub async fn member(
