@@ -8,7 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use hub_tests::{PARTNER_A_KEY, PARTNER_A_PUB, TestHub, assert_documented};
+use hub_tests::{
+    PARTNER_A_KEY, PARTNER_A_PUB, PARTNER_B_KEY, PARTNER_B_PUB, TestHub, assert_documented, sample,
+};
 use serde_json::{Value, json};
 use shared::sms::{JobStatus, send::Sender};
 use time::OffsetDateTime;
@@ -813,5 +815,68 @@ async fn a_signed_stop_from_the_gateway_unsubscribes_at_once() {
         job_status(&hub, &site, "s-1").await["reason"],
         "unsubscribed"
     );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn loyalty_actions_over_eventbridge_become_jobs_of_the_partners_own_sites() {
+    let hub = TestHub::start("sms-events").await;
+    let (partner, source, _) = hub
+        .event_partner("loyal", PARTNER_A_PUB, PARTNER_A_KEY, &["123456789012"])
+        .await;
+    let own = hub
+        .stand_in
+        .hub
+        .sms
+        .register_site(partner.id, "Own site")
+        .await
+        .unwrap();
+    let other_partner = hub.register("Other", PARTNER_B_PUB, PARTNER_B_KEY).await;
+    let foreign = hub
+        .stand_in
+        .hub
+        .sms
+        .register_site(other_partner.id, "Foreign site")
+        .await
+        .unwrap();
+    // The sample, checked against its schema, for the partner's own site.
+    let event = sample("sms/loyalty-action.json");
+    let schema = sample("sms/loyalty-action.schema.json");
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    assert!(validator.is_valid(&event), "the sample matches its schema");
+    let mut detail = event["detail"].clone();
+    detail["siteId"] = json!(own.site_id);
+    hub.put_partner_event(&source, "Loyalty Action", &detail)
+        .await;
+    hub.put_partner_event(&source, "Loyalty Action", &detail)
+        .await;
+    // Another partner's site: parked, no job.
+    let mut stolen = detail.clone();
+    stolen["siteId"] = json!(foreign.site_id);
+    stolen["actionId"] = json!("stolen-1");
+    hub.put_partner_event(&source, "Loyalty Action", &stolen)
+        .await;
+    let sms = &hub.stand_in.hub.sms;
+    let site = sms.site(own.site_id).await.unwrap().unwrap();
+    let job = hub_tests::eventually(Duration::from_secs(20), || async {
+        sms.job(&site, "act-20261124-0001").await.unwrap()
+    })
+    .await
+    .expect("the action became a job");
+    assert_eq!(job.phone.as_str(), "+17707651750");
+    assert_eq!(job.reason.as_deref(), Some("no_template"));
+    let parked = hub_tests::eventually(Duration::from_secs(20), || async {
+        let letters = hub.stand_in.hub.dead_letters.list().await.unwrap();
+        letters
+            .iter()
+            .find(|l| format!("{l:?}").contains("is not one of this partner's"))
+            .map(|_| letters.len())
+    })
+    .await;
+    assert!(parked.is_some(), "the foreign site's action was parked");
+    let foreign_site = sms.site(foreign.site_id).await.unwrap().unwrap();
+    assert!(sms.job(&foreign_site, "stolen-1").await.unwrap().is_none());
+    // The same action twice made one job (its member timeline has one entry).
+    assert_eq!(sms.member_jobs(&site, &job.phone).await.unwrap().len(), 1);
     hub.stop().await;
 }

@@ -22,6 +22,7 @@ pub fn all() -> Vec<Function> {
         admin_web::function(),
         sms_api::function(),
         sms_trigger::function(),
+        sms_actions::function(),
     ]
 }
 
