@@ -124,3 +124,60 @@ pub async fn seed_marketplace(
     }
     Ok(demo)
 }
+
+/// The demo loyalty site the stand-in seeds for the demo partner, activated against the
+/// fake SMS gateway: `.hub/demo-site.json` holds its id, access token and webhook secret
+/// (new each run: the emulator starts empty).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoSite {
+    pub base_url: String,
+    pub site_id: u64,
+    pub access_token: String,
+    pub webhook_secret: String,
+}
+
+/// The contract's sample tokens: the fake gateway accepts any bearer.
+const DEMO_APP_TOKEN: &str = "elNnY1pFcXRwSmJNTFlkRnVIdU1nSFhoRUE5QURxeno1VFc4";
+const DEMO_MESSAGES_TOKEN: &str = "EJ0S7a5v27DkZuxxtIxjyIq3S54ac4dNm8NDLf8sMK8";
+
+pub async fn seed_site(
+    sms: &shared::sms::Sms,
+    partner: PartnerId,
+    base_url: &str,
+    file: Option<&Path>,
+) -> Result<DemoSite, StandInError> {
+    let demo_err = |e: shared::sms::SmsError| StandInError::Demo(e.to_string());
+    let site = sms
+        .register_site(partner, "Demo loyalty site")
+        .await
+        .map_err(demo_err)?;
+    let us =
+        shared::domain::CountryCode::parse("US").map_err(|e| StandInError::Demo(e.to_string()))?;
+    sms.activate(
+        site.site_id,
+        shared::sms::ActivationRequest {
+            sign_up_source_id: "132109".into(),
+            app_token: DEMO_APP_TOKEN.into(),
+            messages_token: DEMO_MESSAGES_TOKEN.into(),
+            default_country: us,
+            time_zone: "America/New_York".into(),
+            sending_hours: shared::sms::quiet::SendingHours::default(),
+            rate_per_second: 10,
+        },
+    )
+    .await
+    .map_err(demo_err)?;
+    let demo = DemoSite {
+        base_url: base_url.to_owned(),
+        site_id: site.site_id,
+        access_token: site.access_token,
+        webhook_secret: site.webhook_secret,
+    };
+    if let Some(file) = file {
+        let text =
+            serde_json::to_string_pretty(&demo).map_err(|e| StandInError::Demo(e.to_string()))?;
+        std::fs::write(file, text)
+            .map_err(|e| StandInError::Demo(format!("{}: {e}", file.display())))?;
+    }
+    Ok(demo)
+}

@@ -9,7 +9,8 @@
 //! - every schedule runs on a timer and can be fired now with
 //!   `POST /_local/schedules/{name}`;
 //! - a demo partner is seeded and written to `.hub/demo-partner.json`, a demo
-//!   marketplace to `.hub/demo-marketplace.json`.
+//!   marketplace to `.hub/demo-marketplace.json`, and the demo loyalty site (activated
+//!   against the fake SMS gateway) to `.hub/demo-site.json`.
 //!
 //! The template is the only list of routes, rules and schedules.
 
@@ -149,6 +150,8 @@ pub struct StandIn {
     pub demo: DemoPartner,
     /// The demo marketplace (`.hub/demo-marketplace.json` beside the partner's file).
     pub demo_marketplace: DemoMarketplace,
+    /// The demo loyalty site (`.hub/demo-site.json`), activated against the fake gateway.
+    pub demo_site: demo::DemoSite,
     /// `METHOD path -> function` lines, for the banner.
     pub served: Vec<String>,
     /// Partners' buses played locally (see `partner_buses`).
@@ -492,6 +495,17 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         .map(|f| f.with_file_name("demo-marketplace.json"));
     let demo_marketplace =
         demo::seed_marketplace(&hub.partners, &base_url, marketplace_file.as_deref()).await?;
+    let demo_site = demo::seed_site(
+        &hub.sms,
+        demo.partner_id,
+        &base_url,
+        options
+            .demo_file
+            .as_deref()
+            .map(|f| f.with_file_name("demo-site.json"))
+            .as_deref(),
+    )
+    .await?;
     // The demo partner also talks EventBridge: its events carry `source: partner.demo`
     // and the hub answers on a local bus recorded at /_local/partner-buses/demo/events.
     let demo_bus = partner_buses
@@ -517,6 +531,7 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         hub,
         demo,
         demo_marketplace,
+        demo_site,
         served,
         shutdown,
         tasks,

@@ -34,6 +34,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             file.with_file_name("demo-marketplace.json").display(),
             stand_in.demo_marketplace.callback_url,
         );
+        println!(
+            "  demo loyalty site {}: {} (access_token, webhook_secret); SMS gateway played at /_local/sms-gateway",
+            stand_in.demo_site.site_id,
+            file.with_file_name("demo-site.json").display(),
+        );
         let env_file = file.with_file_name("local.env");
         std::fs::write(&env_file, stand_in.env_lines())?;
         println!(
