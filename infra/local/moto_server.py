@@ -66,6 +66,14 @@ def main() -> None:
         # in its SES backend and offers no HTTP route to them).
         if environ.get("PATH_INFO") == "/_hub/ses/sent":
             return _sent_emails(start_response)
+        # Requests served so far by operation, for `hub-bench sms` (AWS requests per
+        # message): counted here, where every SDK call arrives, retries included.
+        if environ.get("PATH_INFO") == "/_hub/requests":
+            return _json(start_response, REQUESTS)
+        operation = environ.get("HTTP_X_AMZ_TARGET") or "{} {}".format(
+            environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
+        )
+        REQUESTS[operation] = REQUESTS.get(operation, 0) + 1
         return moto_app(environ, start_response)
 
     print(f"moto listening on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
@@ -78,6 +86,17 @@ def main() -> None:
         use_reloader=False,
         use_debugger=False,
     )
+
+
+REQUESTS = {}
+
+
+def _json(start_response, value):
+    import json
+
+    body = json.dumps(value).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
 
 
 def _sent_emails(start_response):

@@ -2,10 +2,13 @@
 //! DESIGN.md ("Performance budgets"), beside a hello-world `lambda_runtime` baseline.
 //!
 //! Run: `cargo run -p hub-bench -- [--runs N] [--no-build]` (honours `CARGO_TARGET_DIR`).
+//! `cargo run --release -p hub-bench -- sms` measures the SMS send pipeline (`sms`).
 //!
 //! Cold init is the time from spawning a release binary to its first
 //! `GET /2018-06-01/runtime/invocation/next` on a fake Runtime API on 127.0.0.1.
 //! Sizes are of the release binaries, which the workspace profile strips.
+
+mod sms;
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
@@ -53,6 +56,10 @@ async fn main() -> ExitCode {
 
 /// Returns whether every function met both budgets.
 async fn run() -> Result<bool, Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("sms") {
+        return sms::run(&args[1..]).await;
+    }
     let (runs, build) = parse_args()?;
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     if build {

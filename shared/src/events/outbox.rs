@@ -78,9 +78,12 @@ impl Outbox {
 
     async fn try_publish(&self, records: &[OutboxRecord]) -> Result<usize, EventError> {
         let accepted = self.publisher.publish(records).await?;
-        for record in records.iter().filter(|r| accepted.contains(&r.event_id)) {
-            self.table.delete(&record.keys()).await?;
-        }
+        let published: Vec<_> = records
+            .iter()
+            .filter(|r| accepted.contains(&r.event_id))
+            .map(Record::keys)
+            .collect();
+        self.table.delete_many(&published).await?;
         Ok(accepted.len())
     }
 

@@ -11,9 +11,10 @@
 
 use std::{
     collections::HashMap,
+    future::Future,
     num::NonZeroU32,
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
@@ -31,13 +32,168 @@ use super::{
 };
 use crate::{
     clock,
-    events::{EventPayload, HubEvent, SmsSent},
+    events::{EventPayload, HubEvent, OutboxRecord, SmsSent},
     outbound::OutboundError,
     store::{
         Keys, Query, Tx,
         keys::{self, Due},
     },
 };
+
+/// What the send pipeline reads and writes: DynamoDB through [`DynamoJobs`] in the
+/// functions; an in-process store in `hub-bench sms` (the emulator cannot carry 20,000
+/// jobs: it deep-copies the table on every transaction).
+pub trait JobStore: Send + Sync {
+    /// Every site.
+    fn sites(&self) -> impl Future<Output = Result<Vec<SmsSite>, SmsError>> + Send;
+    /// A site's jobs due at or before `until` (sortable time).
+    fn due(
+        &self,
+        site: &SmsSite,
+        until: &str,
+    ) -> impl Future<Output = Result<Vec<SmsJob>, SmsError>> + Send;
+    /// The site's members with these numbers (E.164), by number.
+    fn members(
+        &self,
+        site: &SmsSite,
+        phones: &[&str],
+    ) -> impl Future<Output = Result<HashMap<String, SmsMember>, SmsError>> + Send;
+    fn tokens(&self, site: &SmsSite) -> impl Future<Output = Result<OpenTokens, SmsError>> + Send;
+    /// Writes a job under its revision (`false`: another run changed it), with its event.
+    fn write(
+        &self,
+        job: &SmsJob,
+        expected: Option<u64>,
+        event: Option<HubEvent>,
+    ) -> impl Future<Output = Result<bool, SmsError>> + Send;
+    /// Caches a member's TEXT eligibility.
+    fn remember_eligibility(
+        &self,
+        site: &SmsSite,
+        job: &SmsJob,
+        status: MemberStatus,
+        eligible: bool,
+    ) -> impl Future<Output = Result<(), SmsError>> + Send;
+    /// Publishes the events written so far (in batches).
+    fn flush(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// The pipeline's store on DynamoDB: each job write is one conditional transaction; the
+/// `sms.sent` events it stages are published ten per `PutEvents`, their outbox items
+/// deleted 25 per `BatchWriteItem` (the sweep publishes what a crash leaves).
+#[derive(Debug)]
+pub struct DynamoJobs {
+    sms: Sms,
+    staged: Mutex<Vec<OutboxRecord>>,
+}
+
+impl DynamoJobs {
+    pub fn new(sms: Sms) -> Self {
+        Self {
+            sms,
+            staged: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn take_staged(&self, at_least: usize) -> Vec<OutboxRecord> {
+        let mut staged = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+        if staged.len() >= at_least {
+            std::mem::take(&mut *staged)
+        } else {
+            Vec::new()
+        }
+    }
+}
+
+impl JobStore for DynamoJobs {
+    async fn sites(&self) -> Result<Vec<SmsSite>, SmsError> {
+        self.sms.sites().await
+    }
+
+    async fn due(&self, site: &SmsSite, until: &str) -> Result<Vec<SmsJob>, SmsError> {
+        Ok(self
+            .sms
+            .uow()
+            .table()
+            .query_all(&Query::due_in_shard(
+                Due::Sms,
+                &site.site_id.to_string(),
+                until,
+            ))
+            .await?)
+    }
+
+    async fn members(
+        &self,
+        site: &SmsSite,
+        phones: &[&str],
+    ) -> Result<HashMap<String, SmsMember>, SmsError> {
+        let keys: Vec<Keys> = phones
+            .iter()
+            .map(|p| keys::sms_member(site.account_id, p))
+            .collect();
+        Ok(self
+            .sms
+            .uow()
+            .table()
+            .get_many::<SmsMember>(&keys)
+            .await?
+            .into_iter()
+            .map(|m| (m.phone.as_str().to_owned(), m))
+            .collect())
+    }
+
+    async fn tokens(&self, site: &SmsSite) -> Result<OpenTokens, SmsError> {
+        self.sms.open_tokens(site).await
+    }
+
+    async fn write(
+        &self,
+        job: &SmsJob,
+        expected: Option<u64>,
+        event: Option<HubEvent>,
+    ) -> Result<bool, SmsError> {
+        let mut tx = Tx::new();
+        tx.put_revision(job, expected)?;
+        if let Some(event) = event {
+            tx.event(event);
+        }
+        let Some(staged) = self.sms.uow().commit_deferring_events(tx).await? else {
+            return Ok(false);
+        };
+        if !staged.is_empty() {
+            self.staged
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(staged);
+            let batch = self.take_staged(crate::events::MAX_ENTRIES_PER_PUT);
+            if !batch.is_empty() {
+                self.sms.uow().outbox().publish_committed(&batch).await;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn remember_eligibility(
+        &self,
+        site: &SmsSite,
+        job: &SmsJob,
+        status: MemberStatus,
+        eligible: bool,
+    ) -> Result<(), SmsError> {
+        self.sms
+            .set_member(site, &job.phone, job.email.clone(), status, Some(eligible))
+            .await
+            .map(|_| ())
+    }
+
+    async fn flush(&self) {
+        let rest = self.take_staged(1);
+        if !rest.is_empty() {
+            self.sms.uow().outbox().publish_committed(&rest).await;
+        }
+    }
+}
 
 /// How long a claim holds: past it, a job still `sending` is parked as `unknown`.
 pub const CLAIM: Duration = Duration::from_secs(15 * 60);
@@ -81,10 +237,12 @@ enum Ending {
     Parked(String),
 }
 
-#[derive(Clone, Debug)]
-pub struct Sender {
-    sms: Sms,
+#[derive(Debug)]
+pub struct Sender<S: JobStore = DynamoJobs> {
+    store: S,
     gateway: Gateway,
+    /// How long a member's cached eligibility is trusted.
+    eligibility_ttl: Duration,
 }
 
 /// Waits between attempts that did not reach the gateway: 30 s, 1, 2, 4 ... minutes.
@@ -92,9 +250,24 @@ fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(30u64 << attempts.min(10))
 }
 
-impl Sender {
+impl Sender<DynamoJobs> {
     pub fn new(sms: Sms, gateway: Gateway) -> Self {
-        Self { sms, gateway }
+        let eligibility_ttl = sms.eligibility_ttl;
+        Self::with_store(DynamoJobs::new(sms), gateway, eligibility_ttl)
+    }
+}
+
+impl<S: JobStore> Sender<S> {
+    pub fn with_store(store: S, gateway: Gateway, eligibility_ttl: Duration) -> Self {
+        Self {
+            store,
+            gateway,
+            eligibility_ttl,
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
     }
 
     /// Sends what is due at `now`, taking no new work after `deadline`.
@@ -103,7 +276,7 @@ impl Sender {
         now: OffsetDateTime,
         deadline: Instant,
     ) -> Result<SendReport, SmsError> {
-        let sites = self.sms.sites().await?;
+        let sites = self.store.sites().await?;
         let counters = Counters::default();
         for site in &sites {
             if Instant::now() >= deadline {
@@ -114,6 +287,7 @@ impl Sender {
                 tracing::error!(site = site.site_id, error = %e, "a site's SMS run failed");
             }
         }
+        self.store.flush().await;
         let get = |c: &AtomicUsize| c.load(Ordering::Relaxed);
         Ok(SendReport {
             sites: sites.len(),
@@ -134,36 +308,20 @@ impl Sender {
         deadline: Instant,
         counters: &Counters,
     ) -> Result<(), SmsError> {
-        let table = self.sms.uow().table();
-        let due: Vec<SmsJob> = table
-            .query_all(&Query::due_in_shard(
-                Due::Sms,
-                &site.site_id.to_string(),
-                clock::sortable(now),
-            ))
-            .await?;
+        let due = self.store.due(site, &clock::sortable(now)).await?;
         if due.is_empty() {
             return Ok(());
         }
         counters.due.fetch_add(due.len(), Ordering::Relaxed);
         let tokens = match &site.activation {
-            Some(a) if a.active => Some(self.sms.open_tokens(site).await?),
+            Some(a) if a.active => Some(self.store.tokens(site).await?),
             _ => None,
         };
         // Members in one batched read (100 per request).
         let mut phones: Vec<&str> = due.iter().map(|j| j.phone.as_str()).collect();
         phones.sort_unstable();
         phones.dedup();
-        let member_keys: Vec<Keys> = phones
-            .iter()
-            .map(|p| keys::sms_member(site.account_id, p))
-            .collect();
-        let members: HashMap<String, SmsMember> = table
-            .get_many::<SmsMember>(&member_keys)
-            .await?
-            .into_iter()
-            .map(|m| (m.phone.as_str().to_owned(), m))
-            .collect();
+        let members = self.store.members(site, &phones).await?;
         let rate = site
             .activation
             .as_ref()
@@ -244,7 +402,7 @@ impl Sender {
             m.eligibility_checked_at
                 .as_deref()
                 .and_then(clock::parse_rfc3339)
-                .is_some_and(|at| now - at < self.sms.eligibility_ttl)
+                .is_some_and(|at| now - at < self.eligibility_ttl)
         });
         let eligible = match fresh.and_then(|m| m.eligible) {
             Some(eligible) => eligible,
@@ -253,8 +411,8 @@ impl Sender {
                     let eligible = text_eligible(&answer);
                     let status = member.map_or(MemberStatus::Subscribed, |m| m.status);
                     if let Err(e) = self
-                        .sms
-                        .set_member(site, &job.phone, job.email.clone(), status, Some(eligible))
+                        .store
+                        .remember_eligibility(site, &job, status, eligible)
                         .await
                     {
                         tracing::warn!(error = %e, "the eligibility was not cached");
@@ -384,15 +542,7 @@ impl Sender {
 
     /// One conditional write (with its event); `false` when another run changed the job.
     async fn write(&self, job: &SmsJob, expected: Option<u64>, event: Option<HubEvent>) -> bool {
-        let mut tx = Tx::new();
-        if let Err(e) = tx.put_revision(job, expected) {
-            tracing::error!(action_id = %job.action_id, error = %e, "an SMS job could not be written");
-            return false;
-        }
-        if let Some(event) = event {
-            tx.event(event);
-        }
-        match self.sms.uow().commit_once(tx).await {
+        match self.store.write(job, expected, event).await {
             Ok(written) => written,
             Err(e) => {
                 tracing::warn!(action_id = %job.action_id, error = %e, "an SMS job was not written");

@@ -362,6 +362,58 @@ impl Table {
         Ok(records)
     }
 
+    /// Deletes items by key, 25 per `BatchWriteItem` (unprocessed ones retried).
+    pub async fn delete_many(&self, keys: &[Keys]) -> Result<(), StoreError> {
+        self.delete_items(keys.iter().map(Keys::primary).collect())
+            .await
+    }
+
+    async fn delete_items(
+        &self,
+        keys: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<(), StoreError> {
+        for chunk in keys.chunks(25) {
+            let mut writes: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
+                .iter()
+                .map(|key| {
+                    let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
+                        .set_key(Some(key.clone()))
+                        .build()
+                        .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+                    Ok(aws_sdk_dynamodb::types::WriteRequest::builder()
+                        .delete_request(delete)
+                        .build())
+                })
+                .collect::<Result<_, StoreError>>()?;
+            for attempt in 0..5u32 {
+                if writes.is_empty() {
+                    break;
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.name, std::mem::take(&mut writes))
+                    .send()
+                    .await
+                    .map_err(StoreError::from_sdk)?;
+                writes = out
+                    .unprocessed_items
+                    .unwrap_or_default()
+                    .remove(&self.name)
+                    .unwrap_or_default();
+            }
+            if !writes.is_empty() {
+                return Err(StoreError::Dynamo(
+                    "BatchWriteItem left deletes unprocessed".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes every item of a partition (`Query` for the keys, `BatchWriteItem` in 25s).
     /// Returns how many items were deleted.
     pub async fn delete_partition(&self, pk: &str) -> Result<usize, StoreError> {
@@ -381,45 +433,7 @@ impl Table {
                 .map_err(StoreError::from_sdk)?;
             let keys: Vec<HashMap<String, AttributeValue>> = out.items.unwrap_or_default();
             deleted += keys.len();
-            for chunk in keys.chunks(25) {
-                let mut writes: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
-                    .iter()
-                    .map(|key| {
-                        let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
-                            .set_key(Some(key.clone()))
-                            .build()
-                            .map_err(|e| StoreError::Dynamo(e.to_string()))?;
-                        Ok(aws_sdk_dynamodb::types::WriteRequest::builder()
-                            .delete_request(delete)
-                            .build())
-                    })
-                    .collect::<Result<_, StoreError>>()?;
-                for attempt in 0..5u32 {
-                    if writes.is_empty() {
-                        break;
-                    }
-                    if attempt > 0 {
-                        tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-                    }
-                    let out = self
-                        .client
-                        .batch_write_item()
-                        .request_items(&self.name, std::mem::take(&mut writes))
-                        .send()
-                        .await
-                        .map_err(StoreError::from_sdk)?;
-                    writes = out
-                        .unprocessed_items
-                        .unwrap_or_default()
-                        .remove(&self.name)
-                        .unwrap_or_default();
-                }
-                if !writes.is_empty() {
-                    return Err(StoreError::Dynamo(
-                        "BatchWriteItem left deletes unprocessed".into(),
-                    ));
-                }
-            }
+            self.delete_items(keys).await?;
             match out.last_evaluated_key {
                 Some(key) if !key.is_empty() => start = Some(key),
                 _ => return Ok(deleted),

@@ -237,6 +237,21 @@ impl UnitOfWork {
         }
     }
 
+    /// [`commit_once`](Self::commit_once), leaving the events staged in the outbox for
+    /// the caller to publish in batches (`Outbox::publish_committed`): a job that commits
+    /// many changes sends one `PutEvents` per ten events instead of one per change.
+    /// `None` when a condition no longer holds.
+    pub async fn commit_deferring_events(
+        &self,
+        tx: Tx,
+    ) -> Result<Option<Vec<OutboxRecord>>, TxError> {
+        match self.commit_staged(tx, None).await {
+            Ok(staged) => Ok(Some(staged)),
+            Err(CommitError::Replan | CommitError::LedgerTaken) => Ok(None),
+            Err(CommitError::Failed(e)) => Err(e),
+        }
+    }
+
     /// Plans and commits the change an inbound message causes, recorded in the ledger
     /// in the same transaction. A redelivery (same id, same body hash) answers the
     /// stored outcome and changes nothing; the same id with another body is
@@ -301,10 +316,23 @@ impl UnitOfWork {
     /// One transaction: the change, its outbox items, then the ledger entry (last, so
     /// a lost ledger condition is told apart from a lost condition of the change).
     async fn commit(&self, tx: Tx, ledger: Option<&LedgerEntry>) -> Result<(), CommitError> {
+        let staged = self.commit_staged(tx, ledger).await?;
+        if !staged.is_empty() {
+            self.outbox.publish_committed(&staged).await;
+        }
+        Ok(())
+    }
+
+    /// The transaction, its events staged in the outbox (not published yet).
+    async fn commit_staged(
+        &self,
+        tx: Tx,
+        ledger: Option<&LedgerEntry>,
+    ) -> Result<Vec<OutboxRecord>, CommitError> {
         let failed = |e: TxError| CommitError::Failed(e);
         let actions = tx.actions() + usize::from(ledger.is_some());
         if actions == 0 {
-            return Ok(());
+            return Ok(Vec::new());
         }
         if actions > MAX_ACTIONS {
             return Err(failed(TxError::TooLarge { actions }));
@@ -349,12 +377,7 @@ impl UnitOfWork {
         }
         let ledger_index = ledger.map(|_| writes.len() - 1);
         match self.table.transact(writes).await {
-            Ok(()) => {
-                if !staged.is_empty() {
-                    self.outbox.publish_committed(&staged).await;
-                }
-                Ok(())
-            }
+            Ok(()) => Ok(staged),
             Err(StoreError::TransactionConditionFailed { index })
                 if Some(index) == ledger_index =>
             {
