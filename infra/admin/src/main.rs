@@ -79,6 +79,32 @@ enum Command {
         #[arg(long)]
         name: String,
     },
+    /// Activates a site's SMS gateway (as `PUT /api/3.0/sms/activation` does); the tokens
+    /// are sealed with KMS and never shown again.
+    ActivateSite {
+        #[arg(long)]
+        site: u64,
+        /// The gateway's sign-up flow id (its Subscribers tab).
+        #[arg(long)]
+        sign_up_source_id: String,
+        /// The gateway app's bearer token (subscriptions API).
+        #[arg(long, env = "SMS_APP_TOKEN")]
+        app_token: String,
+        /// The legacy messages token.
+        #[arg(long, env = "SMS_MESSAGES_TOKEN")]
+        messages_token: String,
+        #[arg(long, default_value = "US")]
+        default_country: String,
+        #[arg(long, default_value = "UTC")]
+        time_zone: String,
+        /// The hours SMS may go out (member's local time), as the API's `quietHours`.
+        #[arg(long, default_value = "08:00")]
+        quiet_hours_start: String,
+        #[arg(long, default_value = "21:00")]
+        quiet_hours_end: String,
+        #[arg(long, default_value_t = 10)]
+        rate_per_second: u32,
+    },
     /// Stops every SMS of a site at once (as `DELETE /api/3.0/sms/activation` does).
     DeactivateSite {
         #[arg(long)]
@@ -389,6 +415,35 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
                 .register_site(PartnerId::parse(&partner)?, &name)
                 .await?,
         )?,
+        Command::ActivateSite {
+            site,
+            sign_up_source_id,
+            app_token,
+            messages_token,
+            default_country,
+            time_zone,
+            quiet_hours_start,
+            quiet_hours_end,
+            rate_per_second,
+        } => {
+            if !(1..=1000).contains(&rate_per_second) {
+                return Err("--rate-per-second must be from 1 to 1000".into());
+            }
+            let request = shared::sms::ActivationRequest {
+                sign_up_source_id,
+                app_token,
+                messages_token,
+                default_country: shared::domain::CountryCode::parse(&default_country)?,
+                time_zone: shared::sms::quiet::parse_time_zone(&time_zone)?,
+                sending_hours: shared::sms::quiet::SendingHours::parse(
+                    &quiet_hours_start,
+                    &quiet_hours_end,
+                )?,
+                rate_per_second,
+            };
+            let site = hub.sms.activate(site, request).await?;
+            serde_json::to_value(shared::sms::ActivationView::of(&site))?
+        }
         Command::DeactivateSite { site } => {
             let site = hub.sms.deactivate(site).await?;
             serde_json::to_value(shared::sms::ActivationView::of(&site))?
