@@ -363,6 +363,36 @@ async fn an_action_becomes_one_sms_sent_by_the_cron_job_as_the_contract_says() {
         body["subscriptionResponses"][0]["subscriptionUnsubscribeStatus"],
         "NEWLY_UNSUBSCRIBED"
     );
+    // The gateway got the contract's unsubscribe request, and before it the eligibility
+    // query, with the app's token.
+    let calls = hub.outbound_calls(GATEWAY).await;
+    let unsubscribe = calls.last().unwrap();
+    assert_eq!(
+        (unsubscribe["method"].as_str(), unsubscribe["path"].as_str()),
+        (Some("POST"), Some("/v1/subscriptions/unsubscribe"))
+    );
+    assert_eq!(
+        unsubscribe["headers"]["authorization"],
+        format!("Bearer {APP_TOKEN}")
+    );
+    assert_eq!(
+        serde_json::from_str::<Value>(unsubscribe["body"].as_str().unwrap()).unwrap(),
+        json!({"user": {"phone": "7707651750", "email": "test@gmail.com"}, "subscriptions": [
+            {"type": "MARKETING", "channel": "EMAIL"}, {"type": "MARKETING", "channel": "TEXT"}
+        ]})
+    );
+    let eligibility = calls
+        .iter()
+        .find(|c| c["method"] == "GET" && c["path"] == "/v1/subscriptions")
+        .expect("the eligibility query");
+    assert_eq!(
+        eligibility["url"],
+        "https://api.attentivemobile.com/v1/subscriptions?phone=7707651750&email=test%40gmail.com"
+    );
+    assert_eq!(
+        eligibility["headers"]["authorization"],
+        format!("Bearer {APP_TOKEN}")
+    );
     call(
         &hub,
         &site,
@@ -509,6 +539,62 @@ async fn quiet_hours_gateway_faults_and_deactivation_end_every_job_once() {
         .collect();
     assert_eq!(parked, ["u-1", "d-1"]);
 
+    // The messages token not activated at the gateway (the contract's run-time error):
+    // parked with what to do, not retried.
+    hub.script_outbound(
+        json!({"host": GATEWAY, "status": 401, "body": {"message": "Unauthorized"}}),
+    )
+    .await;
+    post("t-1").await;
+    assert_eq!(run(&hub, open).await.parked, 1);
+    let job = job_status(&hub, &site, "t-1").await;
+    let reason = job["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("messages_token_inactive")
+            && reason.contains("legacyapi@attentivemobile.com"),
+        "{job}"
+    );
+
+    // The site's own calls: a gateway that is down is 503 with Retry-After; a refusal
+    // is 422 with the gateway's reason.
+    hub.script_outbound(json!({"host": GATEWAY, "status": 502}))
+        .await;
+    let response = hub
+        .http
+        .post(hub.url("/api/3.0/sms/subscriptions"))
+        .header("authorization", &site.bearer)
+        .json(&member)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "gateway_unavailable");
+    hub.script_outbound(
+        json!({"host": GATEWAY, "status": 400, "body": {"message": "invalid phone"}}),
+    )
+    .await;
+    let (status, body) = call(
+        &hub,
+        &site,
+        "POST",
+        "/api/3.0/sms/subscriptions",
+        Some(member.clone()),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("gateway_rejected"))
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid phone"),
+        "{body}"
+    );
+
     // Ineligible for TEXT at the gateway: skipped.
     call(
         &hub,
@@ -538,6 +624,7 @@ async fn quiet_hours_gateway_faults_and_deactivation_end_every_job_once() {
         ("r-1", JobStatus::Sent),
         ("u-1", JobStatus::Parked),
         ("d-1", JobStatus::Parked),
+        ("t-1", JobStatus::Parked),
         ("i-1", JobStatus::Skipped),
         ("x-1", JobStatus::Skipped),
     ];
