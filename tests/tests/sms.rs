@@ -861,6 +861,27 @@ async fn a_signed_stop_from_the_gateway_unsubscribes_at_once() {
         Some(action("s-1", "points_earned", 5)),
     )
     .await;
+    // The member's time zone, for quiet hours, given when subscribing (an IANA name).
+    let (status, body) = call(
+        &hub,
+        &site,
+        "POST",
+        "/api/3.0/sms/subscriptions",
+        Some(json!({"phone": "7707651750", "timeZone": "Mars/Olympus"})),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("timeZone"))
+    );
+    call(
+        &hub,
+        &site,
+        "POST",
+        "/api/3.0/sms/subscriptions",
+        Some(json!({"phone": "7707651750", "timeZone": "Europe/Bucharest"})),
+    )
+    .await;
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let stop = json!({"phone": "+17707651750"});
     // Forged, stale, or for another site: refused, nothing changes.
@@ -880,17 +901,16 @@ async fn a_signed_stop_from_the_gateway_unsubscribes_at_once() {
         shared::domain::CountryCode::parse("US").unwrap(),
     )
     .unwrap();
-    assert_eq!(
-        hub.stand_in
-            .hub
-            .sms
-            .member(&member, &phone)
-            .await
-            .unwrap()
-            .unwrap()
-            .status,
-        shared::sms::MemberStatus::Subscribed
-    );
+    let stored = hub
+        .stand_in
+        .hub
+        .sms
+        .member(&member, &phone)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, shared::sms::MemberStatus::Subscribed);
+    assert_eq!(stored.time_zone.as_deref(), Some("Europe/Bucharest"));
     // Signed: unsubscribed, and the due SMS is not sent.
     assert_eq!(
         notify_stop(&hub, site.id, &site.webhook_secret, now, &stop).await,

@@ -194,6 +194,7 @@ async fn subscribe(
     let AnyJson(body) = body?;
     let activation = active(&site)?;
     let (phone, email) = wire::member(&body, activation.default_country)?;
+    let time_zone = wire::time_zone(&body)?;
     let tokens = api.hub.sms.open_tokens(&site).await?;
     let user = gateway_user(&phone, &email, activation.default_country);
     let answer = api
@@ -203,7 +204,14 @@ async fn subscribe(
         .map_err(gateway_error)?;
     api.hub
         .sms
-        .set_member(&site, &phone, email, MemberStatus::Subscribed, None)
+        .set_member(
+            &site,
+            &phone,
+            email,
+            MemberStatus::Subscribed,
+            None,
+            time_zone,
+        )
         .await?;
     Ok(Json(answer).into_response())
 }
@@ -246,7 +254,14 @@ async fn eligibility(
     if let Some(status) = status {
         api.hub
             .sms
-            .set_member(&site, &phone, email, status, Some(text_eligible(&answer)))
+            .set_member(
+                &site,
+                &phone,
+                email,
+                status,
+                Some(text_eligible(&answer)),
+                None,
+            )
             .await?;
     }
     Ok(Json(answer))
@@ -271,6 +286,7 @@ async fn unsubscribe(
             email.clone(),
             MemberStatus::Unsubscribed,
             Some(false),
+            None,
         )
         .await?;
     let tokens = api.hub.sms.open_tokens(&site).await?;
@@ -406,6 +422,7 @@ async fn gateway_unsubscribed(
             email,
             MemberStatus::Unsubscribed,
             Some(false),
+            None,
         )
         .await?;
     Ok(Json(json!({ "phone": phone, "status": "unsubscribed" })))

@@ -121,3 +121,10 @@ pub fn member(body: &Value, country: CountryCode) -> Result<(PhoneE164, Option<S
         .map_err(|e| ApiError::invalid_field("email", e))?;
     Ok((phone, email))
 }
+
+/// The member's IANA time zone (`timeZone`), for quiet hours.
+pub fn time_zone(body: &Value) -> Result<Option<String>, ApiError> {
+    string(body, "timeZone")?
+        .map(|z| parse_time_zone(z).map_err(|e| ApiError::invalid_field("timeZone", e)))
+        .transpose()
+}

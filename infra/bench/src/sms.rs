@@ -51,12 +51,18 @@ impl JobStore for MemoryJobs {
         Ok(vec![self.site.clone()])
     }
 
-    async fn due(&self, _site: &SmsSite, until: &str) -> Result<Vec<SmsJob>, SmsError> {
+    async fn due(
+        &self,
+        _site: &SmsSite,
+        until: &str,
+        limit: usize,
+    ) -> Result<Vec<SmsJob>, SmsError> {
         let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         Ok(jobs
             .values()
             .filter(|j| matches!(j.status, JobStatus::Pending | JobStatus::Sending))
             .filter(|j| j.due_at.as_deref().is_some_and(|at| at <= until))
+            .take(limit)
             .cloned()
             .collect())
     }
@@ -295,6 +301,7 @@ async fn requests_per_message(jobs: usize) -> Result<bool, Error> {
                 None,
                 MemberStatus::Subscribed,
                 Some(true),
+                None,
             )
             .await?;
     }

@@ -780,7 +780,8 @@ impl Sms {
             .await?)
     }
 
-    /// Records a member's subscription state (after the gateway answered).
+    /// Records a member's subscription state (after the gateway answered); `email` and
+    /// `time_zone` replace the stored ones when given.
     pub async fn set_member(
         &self,
         site: &SmsSite,
@@ -788,6 +789,7 @@ impl Sms {
         email: Option<String>,
         status: MemberStatus,
         eligible: Option<bool>,
+        time_zone: Option<String>,
     ) -> Result<SmsMember, SmsError> {
         let now = clock::sortable(clock::now());
         let previous = self.member(site, phone).await?;
@@ -797,7 +799,7 @@ impl Sms {
             phone: phone.clone(),
             email: email.or_else(|| previous.as_ref().and_then(|m| m.email.clone())),
             status,
-            time_zone: previous.as_ref().and_then(|m| m.time_zone.clone()),
+            time_zone: time_zone.or_else(|| previous.as_ref().and_then(|m| m.time_zone.clone())),
             eligible,
             eligibility_checked_at: eligible.map(|_| now.clone()),
             updated_at: now,

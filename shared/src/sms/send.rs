@@ -46,11 +46,12 @@ use crate::{
 pub trait JobStore: Send + Sync {
     /// Every site.
     fn sites(&self) -> impl Future<Output = Result<Vec<SmsSite>, SmsError>> + Send;
-    /// A site's jobs due at or before `until` (sortable time).
+    /// At most `limit` of a site's jobs due at or before `until` (sortable time).
     fn due(
         &self,
         site: &SmsSite,
         until: &str,
+        limit: usize,
     ) -> impl Future<Output = Result<Vec<SmsJob>, SmsError>> + Send;
     /// The site's members with these numbers (E.164), by number.
     fn members(
@@ -110,17 +111,20 @@ impl JobStore for DynamoJobs {
         self.sms.sites().await
     }
 
-    async fn due(&self, site: &SmsSite, until: &str) -> Result<Vec<SmsJob>, SmsError> {
-        Ok(self
+    async fn due(
+        &self,
+        site: &SmsSite,
+        until: &str,
+        limit: usize,
+    ) -> Result<Vec<SmsJob>, SmsError> {
+        let query = Query::due_in_shard(Due::Sms, &site.site_id.to_string(), until);
+        let (jobs, _) = self
             .sms
             .uow()
             .table()
-            .query_all(&Query::due_in_shard(
-                Due::Sms,
-                &site.site_id.to_string(),
-                until,
-            ))
-            .await?)
+            .query_page(&query, limit, None)
+            .await?;
+        Ok(jobs)
     }
 
     async fn members(
@@ -182,7 +186,14 @@ impl JobStore for DynamoJobs {
         eligible: bool,
     ) -> Result<(), SmsError> {
         self.sms
-            .set_member(site, &job.phone, job.email.clone(), status, Some(eligible))
+            .set_member(
+                site,
+                &job.phone,
+                job.email.clone(),
+                status,
+                Some(eligible),
+                None,
+            )
             .await
             .map(|_| ())
     }
@@ -222,6 +233,9 @@ pub struct SendReport {
     pub left_for_next_run: usize,
 }
 
+/// Due jobs read per query.
+const PAGE: usize = 1000;
+
 #[derive(Default)]
 struct Counters {
     due: AtomicUsize,
@@ -231,6 +245,16 @@ struct Counters {
     parked: AtomicUsize,
     taken: AtomicUsize,
     left: AtomicUsize,
+}
+
+impl Counters {
+    /// Jobs ended so far: sent, skipped, deferred or parked.
+    fn ended(&self) -> usize {
+        [&self.sent, &self.skipped, &self.deferred, &self.parked]
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
 }
 
 enum Ending {
@@ -312,40 +336,55 @@ impl<S: JobStore> Sender<S> {
         deadline: Instant,
         counters: &Counters,
     ) -> Result<(), SmsError> {
-        let due = self.store.due(site, &clock::sortable(now)).await?;
-        if due.is_empty() {
-            return Ok(());
-        }
-        counters.due.fetch_add(due.len(), Ordering::Relaxed);
-        let tokens = match &site.activation {
-            Some(a) if a.active => Some(self.store.tokens(site).await?),
-            _ => None,
-        };
-        // Members in one batched read (100 per request).
-        let mut phones: Vec<&str> = due.iter().map(|j| j.phone.as_str()).collect();
-        phones.sort_unstable();
-        phones.dedup();
-        let members = self.store.members(site, &phones).await?;
+        let until = clock::sortable(now);
         let rate = site
             .activation
             .as_ref()
             .and_then(|a| NonZeroU32::new(a.rate_per_second))
             .unwrap_or(NonZeroU32::MIN);
         let limiter = Arc::new(RateLimiter::direct(Quota::per_second(rate)));
-        futures::stream::iter(due)
-            .for_each_concurrent(CONCURRENCY, |job| {
-                let (limiter, tokens, members) = (limiter.clone(), tokens.as_ref(), &members);
-                async move {
-                    if Instant::now() >= deadline {
-                        counters.left.fetch_add(1, Ordering::Relaxed);
-                        return;
+        let mut tokens = None;
+        // A page at a time, so a run's memory is bounded by the page, not the backlog:
+        // what a page ends leaves the due index, so the next query starts over.
+        while Instant::now() < deadline {
+            let due = self.store.due(site, &until, PAGE).await?;
+            if due.is_empty() {
+                break;
+            }
+            let full_page = due.len() >= PAGE;
+            counters.due.fetch_add(due.len(), Ordering::Relaxed);
+            if tokens.is_none()
+                && let Some(a) = &site.activation
+                && a.active
+            {
+                tokens = Some(self.store.tokens(site).await?);
+            }
+            // Members in one batched read (100 per request).
+            let mut phones: Vec<&str> = due.iter().map(|j| j.phone.as_str()).collect();
+            phones.sort_unstable();
+            phones.dedup();
+            let members = self.store.members(site, &phones).await?;
+            let ended_before = counters.ended();
+            futures::stream::iter(due)
+                .for_each_concurrent(CONCURRENCY, |job| {
+                    let (limiter, tokens, members) = (limiter.clone(), tokens.as_ref(), &members);
+                    async move {
+                        if Instant::now() >= deadline {
+                            counters.left.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                        let member = members.get(job.phone.as_str());
+                        self.process(site, job, member, tokens, &limiter, now, counters)
+                            .await;
                     }
-                    let member = members.get(job.phone.as_str());
-                    self.process(site, job, member, tokens, &limiter, now, counters)
-                        .await;
-                }
-            })
-            .await;
+                })
+                .await;
+            // A short page was the last; a page where nothing ended (all taken by
+            // another run, or stale index entries) would only come back again.
+            if !full_page || counters.ended() == ended_before {
+                break;
+            }
+        }
         Ok(())
     }
 
