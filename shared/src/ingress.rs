@@ -12,6 +12,34 @@ use crate::{
     events::{EventError, HUB_EVENT_SOURCE},
 };
 
+/// The partner an event on the ingress bus comes from: its `source` must be registered,
+/// and the envelope's `account` (stamped by EventBridge, unforgeable) one the partner
+/// bound to that source. Anything else is parked; a failed lookup is retried.
+pub async fn sending_partner(
+    hub: &crate::Hub,
+    source: &str,
+    account: Option<&str>,
+) -> Result<crate::partners::PartnerRoute, crate::runtime::Failure> {
+    use crate::runtime::Failure;
+    let route = hub
+        .partners
+        .route_for_source(source)
+        .await
+        .map_err(|e| Failure::Retry(e.to_string()))?
+        .ok_or_else(|| {
+            Failure::Park(format!(
+                "source '{source}' is not registered to any partner"
+            ))
+        })?;
+    if !route.admits(account) {
+        return Err(Failure::Park(format!(
+            "source '{source}' is not bound to account {} (see hub-admin set-events --account)",
+            account.unwrap_or("(none)")
+        )));
+    }
+    Ok(route)
+}
+
 /// The statement id of a partner's statement.
 pub fn statement_id(partner: PartnerId) -> String {
     format!("partner-{}", partner.as_uuid().simple())

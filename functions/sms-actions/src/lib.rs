@@ -32,24 +32,8 @@ fn failure(e: SmsError) -> Failure {
 }
 
 pub async fn handle(hub: &Hub, event: EventBridgeEvent<Value>) -> Result<JobView, Failure> {
-    let route = hub
-        .partners
-        .route_for_source(&event.source)
-        .await
-        .map_err(|e| Failure::Retry(e.to_string()))?
-        .ok_or_else(|| {
-            Failure::Park(format!(
-                "source '{}' is not registered to any partner",
-                event.source
-            ))
-        })?;
-    if !route.admits(event.account.as_deref()) {
-        return Err(Failure::Park(format!(
-            "source '{}' is not bound to account {} (see hub-admin set-events --account)",
-            event.source,
-            event.account.as_deref().unwrap_or("(none)")
-        )));
-    }
+    let route =
+        shared::ingress::sending_partner(hub, &event.source, event.account.as_deref()).await?;
     let site_id = match &event.detail["siteId"] {
         Value::Number(n) => n.as_u64(),
         Value::String(s) => s.trim().parse().ok(),
@@ -63,14 +47,7 @@ pub async fn handle(hub: &Hub, event: EventBridgeEvent<Value>) -> Result<JobView
         .map_err(failure)?
         .filter(|site| site.partner_id == route.partner_id)
         .ok_or_else(|| Failure::Park(format!("site {site_id} is not one of this partner's")))?;
-    let country = site
-        .activation
-        .as_ref()
-        .map(|a| a.default_country)
-        .unwrap_or_else(|| {
-            shared::domain::CountryCode::parse("US").unwrap_or_else(|_| unreachable!())
-        });
-    let action = LoyaltyAction::parse(&event.detail, country).map_err(failure)?;
+    let action = LoyaltyAction::parse(&event.detail, site.country()).map_err(failure)?;
     let applied = hub
         .sms
         .accept_action(&site, &action)

@@ -195,11 +195,11 @@ async fn subscribe(
     let activation = active(&site)?;
     let (phone, email) = wire::member(&body, activation.default_country)?;
     let time_zone = wire::time_zone(&body)?;
-    let tokens = api.hub.sms.open_tokens(&site).await?;
+    let app_token = api.hub.sms.open_app_token(&site).await?;
     let user = gateway_user(&phone, &email, activation.default_country);
     let answer = api
         .gateway()?
-        .subscribe(&tokens.app_token, &user, &activation.sign_up_source_id)
+        .subscribe(&app_token, &user, &activation.sign_up_source_id)
         .await
         .map_err(gateway_error)?;
     api.hub
@@ -238,25 +238,27 @@ async fn eligibility(
     let activation = active(&site)?;
     let body = json!({ "phone": query.phone, "email": query.email });
     let (phone, email) = wire::member(&body, activation.default_country)?;
-    let tokens = api.hub.sms.open_tokens(&site).await?;
+    let app_token = api.hub.sms.open_app_token(&site).await?;
     let user = gateway_user(&phone, &email, activation.default_country);
     let answer = api
         .gateway()?
-        .eligibility(&tokens.app_token, &user)
+        .eligibility(&app_token, &user)
         .await
         .map_err(gateway_error)?;
     // Cached for the send job (a member the hub did not know is recorded as subscribed
     // only when the gateway says TEXT is eligible).
-    let status = match api.hub.sms.member(&site, &phone).await? {
+    let member = api.hub.sms.member(&site, &phone).await?;
+    let status = match &member {
         Some(member) => Some(member.status),
         None => text_eligible(&answer).then_some(MemberStatus::Subscribed),
     };
     if let Some(status) = status {
         api.hub
             .sms
-            .set_member(
+            .put_member(
                 &site,
                 &phone,
+                member.as_ref(),
                 email,
                 status,
                 Some(text_eligible(&answer)),
@@ -289,11 +291,11 @@ async fn unsubscribe(
             None,
         )
         .await?;
-    let tokens = api.hub.sms.open_tokens(&site).await?;
+    let app_token = api.hub.sms.open_app_token(&site).await?;
     let user = gateway_user(&phone, &email, activation.default_country);
     let answer = api
         .gateway()?
-        .unsubscribe(&tokens.app_token, &user)
+        .unsubscribe(&app_token, &user)
         .await
         .map_err(gateway_error)?;
     Ok(Json(answer))
@@ -307,11 +309,7 @@ async fn accept_action(
     body: Result<AnyJson<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
     let AnyJson(body) = body?;
-    let country = site
-        .activation
-        .as_ref()
-        .map(|a| a.default_country)
-        .unwrap_or(wire::default_country());
+    let country = site.country();
     let action = LoyaltyAction::parse(&body, country)?;
     let applied = api.hub.sms.accept_action(&site, &action).await?;
     let status = if applied.is_duplicate() {
@@ -353,11 +351,7 @@ async fn member_messages(
     SiteAuth(site): SiteAuth,
     Path(PhoneParam { phone }): Path<PhoneParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let country = site
-        .activation
-        .as_ref()
-        .map(|a| a.default_country)
-        .unwrap_or(wire::default_country());
+    let country = site.country();
     let phone =
         PhoneE164::parse(&phone, country).map_err(|e| ApiError::invalid_field("phone", e))?;
     let jobs: Vec<JobView> = api
@@ -408,11 +402,7 @@ async fn gateway_unsubscribed(
         return Err(refused());
     }
     let body: Value = shared::http::parse_json(&body)?;
-    let country = site
-        .activation
-        .as_ref()
-        .map(|a| a.default_country)
-        .unwrap_or(wire::default_country());
+    let country = site.country();
     let (phone, email) = wire::member(&body, country)?;
     api.hub
         .sms

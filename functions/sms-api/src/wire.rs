@@ -10,11 +10,6 @@ use shared::{
     },
 };
 
-/// Sites that do not say otherwise read national numbers as US ones (the contract's).
-pub fn default_country() -> CountryCode {
-    CountryCode::parse("US").unwrap_or_else(|_| unreachable!("US is a country"))
-}
-
 /// The highest send rate a site may set (SMS per second).
 const MAX_RATE: u64 = 1000;
 
@@ -70,7 +65,7 @@ pub fn activation(body: &Value) -> Result<ActivationRequest, ApiError> {
         ));
     }
     let default_country = match string(body, "defaultCountry")? {
-        None => default_country(),
+        None => shared::sms::default_country(),
         Some(c) => {
             CountryCode::parse(c).map_err(|e| ApiError::invalid_field("defaultCountry", e))?
         }

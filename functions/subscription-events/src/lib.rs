@@ -31,24 +31,8 @@ fn failure(err: SubscriptionError) -> Failure {
 }
 
 pub async fn handle(hub: &Hub, event: EventBridgeEvent<Value>) -> Result<Outcome, Failure> {
-    let route = hub
-        .partners
-        .route_for_source(&event.source)
-        .await
-        .map_err(|e| Failure::Retry(e.to_string()))?
-        .ok_or_else(|| {
-            Failure::Park(format!(
-                "source '{}' is not registered to any partner",
-                event.source
-            ))
-        })?;
-    if !route.admits(event.account.as_deref()) {
-        return Err(Failure::Park(format!(
-            "source '{}' is not bound to account {} (see hub-admin set-events --account)",
-            event.source,
-            event.account.as_deref().unwrap_or("(none)")
-        )));
-    }
+    let route =
+        shared::ingress::sending_partner(hub, &event.source, event.account.as_deref()).await?;
     let park = |e: wire::Invalid| Failure::Park(e.to_string());
     let inbound = wire::inbound(route.partner_id, &event).map_err(park)?;
     let subscriptions = &hub.subscriptions;

@@ -107,7 +107,7 @@ impl JobStore for MemoryJobs {
         &self,
         _site: &SmsSite,
         _job: &SmsJob,
-        _status: MemberStatus,
+        _member: Option<&SmsMember>,
         _eligible: bool,
     ) -> Result<(), SmsError> {
         Ok(())

@@ -31,6 +31,18 @@ fn key_pair_pems(private: &RsaPrivateKey) -> Result<(String, String), StandInErr
     shared::secrets::rsa_key_pair_pems(private).map_err(StandInError::Demo)
 }
 
+/// Writes a demo's file (pretty JSON), its directory created, when there is one.
+fn write_demo_file(file: Option<&Path>, demo: &impl Serialize) -> Result<(), StandInError> {
+    let Some(file) = file else {
+        return Ok(());
+    };
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| StandInError::Demo(e.to_string()))?;
+    }
+    let text = serde_json::to_string_pretty(demo).map_err(|e| StandInError::Demo(e.to_string()))?;
+    std::fs::write(file, text).map_err(|e| StandInError::Demo(format!("{}: {e}", file.display())))
+}
+
 /// Registers the demo partner, reusing the key and token of an earlier run's file (the
 /// emulator starts empty each run, the file survives), and writes the file.
 pub async fn seed(
@@ -75,15 +87,7 @@ pub async fn seed(
         private_key_pem,
         public_key_pem,
     };
-    if let Some(file) = file {
-        if let Some(dir) = file.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| StandInError::Demo(e.to_string()))?;
-        }
-        let text =
-            serde_json::to_string_pretty(&demo).map_err(|e| StandInError::Demo(e.to_string()))?;
-        std::fs::write(file, text)
-            .map_err(|e| StandInError::Demo(format!("{}: {e}", file.display())))?;
-    }
+    write_demo_file(file, &demo)?;
     Ok(demo)
 }
 
@@ -116,12 +120,7 @@ pub async fn seed_marketplace(
         marketplace_id: registration.partner_id,
         token: registration.partner_token,
     };
-    if let Some(file) = file {
-        let text =
-            serde_json::to_string_pretty(&demo).map_err(|e| StandInError::Demo(e.to_string()))?;
-        std::fs::write(file, text)
-            .map_err(|e| StandInError::Demo(format!("{}: {e}", file.display())))?;
-    }
+    write_demo_file(file, &demo)?;
     Ok(demo)
 }
 
@@ -151,15 +150,13 @@ pub async fn seed_site(
         .register_site(partner, "Demo loyalty site")
         .await
         .map_err(demo_err)?;
-    let us =
-        shared::domain::CountryCode::parse("US").map_err(|e| StandInError::Demo(e.to_string()))?;
     sms.activate(
         site.site_id,
         shared::sms::ActivationRequest {
             sign_up_source_id: "132109".into(),
             app_token: DEMO_APP_TOKEN.into(),
             messages_token: DEMO_MESSAGES_TOKEN.into(),
-            default_country: us,
+            default_country: shared::sms::default_country(),
             time_zone: "America/New_York".into(),
             sending_hours: shared::sms::quiet::SendingHours::default(),
             rate_per_second: 10,
@@ -173,11 +170,6 @@ pub async fn seed_site(
         access_token: site.access_token,
         webhook_secret: site.webhook_secret,
     };
-    if let Some(file) = file {
-        let text =
-            serde_json::to_string_pretty(&demo).map_err(|e| StandInError::Demo(e.to_string()))?;
-        std::fs::write(file, text)
-            .map_err(|e| StandInError::Demo(format!("{}: {e}", file.display())))?;
-    }
+    write_demo_file(file, &demo)?;
     Ok(demo)
 }

@@ -113,7 +113,20 @@ impl Record for SmsSite {
     }
 }
 
+/// National numbers of a site that did not say otherwise are read as US ones (the
+/// contract's samples are).
+pub fn default_country() -> CountryCode {
+    CountryCode::parse("US").unwrap_or_else(|_| unreachable!("US is a country"))
+}
+
 impl SmsSite {
+    /// The country national numbers are read in.
+    pub fn country(&self) -> CountryCode {
+        self.activation
+            .as_ref()
+            .map_or_else(default_country, |a| a.default_country)
+    }
+
     pub fn is_active(&self) -> bool {
         self.activation.as_ref().is_some_and(|a| a.active)
     }
@@ -729,17 +742,31 @@ impl Sms {
     /// The site's gateway tokens, opened (only where they are used).
     pub async fn open_tokens(&self, site: &SmsSite) -> Result<OpenTokens, SmsError> {
         let activation = site.activation.as_ref().ok_or(SmsError::NotActivated)?;
-        let record = site.record_name();
         Ok(OpenTokens {
-            app_token: self
-                .sealer
-                .open(&activation.app_token_sealed, &record, "app_token")
-                .await?,
+            app_token: self.open_app_token(site).await?,
             messages_token: self
                 .sealer
-                .open(&activation.messages_token_sealed, &record, "messages_token")
+                .open(
+                    &activation.messages_token_sealed,
+                    &site.record_name(),
+                    "messages_token",
+                )
                 .await?,
         })
+    }
+
+    /// The app's token alone (the subscriptions API): one KMS call, for the site's
+    /// subscribe, eligibility and unsubscribe requests.
+    pub async fn open_app_token(&self, site: &SmsSite) -> Result<String, SmsError> {
+        let activation = site.activation.as_ref().ok_or(SmsError::NotActivated)?;
+        Ok(self
+            .sealer
+            .open(
+                &activation.app_token_sealed,
+                &site.record_name(),
+                "app_token",
+            )
+            .await?)
     }
 
     /// Whether a gateway notification carries the site's Standard Webhooks signature.
@@ -791,15 +818,40 @@ impl Sms {
         eligible: Option<bool>,
         time_zone: Option<String>,
     ) -> Result<SmsMember, SmsError> {
-        let now = clock::sortable(clock::now());
         let previous = self.member(site, phone).await?;
+        self.put_member(
+            site,
+            phone,
+            previous.as_ref(),
+            email,
+            status,
+            eligible,
+            time_zone,
+        )
+        .await
+    }
+
+    /// [`set_member`](Self::set_member) with the member already read (`previous`): one
+    /// write, no read.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn put_member(
+        &self,
+        site: &SmsSite,
+        phone: &PhoneE164,
+        previous: Option<&SmsMember>,
+        email: Option<String>,
+        status: MemberStatus,
+        eligible: Option<bool>,
+        time_zone: Option<String>,
+    ) -> Result<SmsMember, SmsError> {
+        let now = clock::sortable(clock::now());
         let member = SmsMember {
             account_id: site.account_id,
             site_id: site.site_id,
             phone: phone.clone(),
-            email: email.or_else(|| previous.as_ref().and_then(|m| m.email.clone())),
+            email: email.or_else(|| previous.and_then(|m| m.email.clone())),
             status,
-            time_zone: time_zone.or_else(|| previous.as_ref().and_then(|m| m.time_zone.clone())),
+            time_zone: time_zone.or_else(|| previous.and_then(|m| m.time_zone.clone())),
             eligible,
             eligibility_checked_at: eligible.map(|_| now.clone()),
             updated_at: now,

@@ -67,12 +67,12 @@ pub trait JobStore: Send + Sync {
         expected: Option<u64>,
         event: Option<HubEvent>,
     ) -> impl Future<Output = Result<bool, SmsError>> + Send;
-    /// Caches a member's TEXT eligibility.
+    /// Caches a member's TEXT eligibility (`member`: as the run read it).
     fn remember_eligibility(
         &self,
         site: &SmsSite,
         job: &SmsJob,
-        status: MemberStatus,
+        member: Option<&SmsMember>,
         eligible: bool,
     ) -> impl Future<Output = Result<(), SmsError>> + Send;
     /// Publishes the events written so far (in batches).
@@ -182,13 +182,15 @@ impl JobStore for DynamoJobs {
         &self,
         site: &SmsSite,
         job: &SmsJob,
-        status: MemberStatus,
+        member: Option<&SmsMember>,
         eligible: bool,
     ) -> Result<(), SmsError> {
+        let status = member.map_or(MemberStatus::Subscribed, |m| m.status);
         self.sms
-            .set_member(
+            .put_member(
                 site,
                 &job.phone,
+                member,
                 job.email.clone(),
                 status,
                 Some(eligible),
@@ -452,10 +454,9 @@ impl<S: JobStore> Sender<S> {
             None => match self.gateway.eligibility(&tokens.app_token, &user).await {
                 Ok(answer) => {
                     let eligible = text_eligible(&answer);
-                    let status = member.map_or(MemberStatus::Subscribed, |m| m.status);
                     if let Err(e) = self
                         .store
-                        .remember_eligibility(site, &job, status, eligible)
+                        .remember_eligibility(site, &job, member, eligible)
                         .await
                     {
                         tracing::warn!(error = %e, "the eligibility was not cached");
