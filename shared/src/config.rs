@@ -58,6 +58,12 @@ pub struct Config {
     /// How long one send run takes new work (`SMS_RUN_BUDGET_SECONDS`), below the
     /// function's timeout.
     pub sms_run_budget: Duration,
+    /// The KMS keys (ECC NIST P-256) that sign embed tokens (`EMBED_SIGNING_KEY_IDS`,
+    /// comma-separated): the first signs, all verify (rotation).
+    pub embed_signing_key_ids: Vec<String>,
+    /// A tenant token's lifetime unless issued with `expire=false`
+    /// (`EMBED_TOKEN_LIFETIME_SECONDS`, default 3600).
+    pub embed_token_lifetime: Duration,
 }
 
 impl Config {
@@ -195,6 +201,18 @@ impl Config {
                 Duration::from_secs(240),
                 (1, "seconds"),
                 Duration::from_secs(900),
+            )?,
+            embed_signing_key_ids: get("EMBED_SIGNING_KEY_IDS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|id| id.trim().to_owned())
+                .filter(|id| !id.is_empty())
+                .collect(),
+            embed_token_lifetime: duration(
+                "EMBED_TOKEN_LIFETIME_SECONDS",
+                Duration::from_secs(3600),
+                (1, "seconds"),
+                Duration::from_secs(30 * 86_400),
             )?,
         })
     }

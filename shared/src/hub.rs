@@ -41,6 +41,9 @@ pub struct Hub {
     /// that call it).
     #[cfg(feature = "sms")]
     pub sms: crate::sms::Sms,
+    /// The embed API: sub-accounts, their tokens and connections.
+    #[cfg(feature = "embed")]
+    pub embed: crate::embed::Embed,
     /// The email port, when the hub has a sender (`SENDER_EMAIL`).
     #[cfg(feature = "email")]
     pub mailer: Option<crate::email::Mailer>,
@@ -58,6 +61,13 @@ impl Hub {
         Self {
             #[cfg(feature = "sms")]
             sms: crate::sms::Sms::new(uow.clone(), sealer.clone(), config.sms_eligibility_ttl),
+            #[cfg(feature = "embed")]
+            embed: crate::embed::Embed::new(
+                uow.clone(),
+                sealer.clone(),
+                crate::embed::EmbedKeys::new(clients.kms.clone(), &config.embed_signing_key_ids),
+                &config,
+            ),
             partners: Partners::new(uow.clone()),
             accounts: Accounts::new(uow.clone(), sealer),
             timeline: Timeline::new(table.clone()),

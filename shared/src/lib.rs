@@ -14,6 +14,8 @@ pub mod deadletter;
 pub mod domain;
 #[cfg(feature = "email")]
 pub mod email;
+#[cfg(feature = "embed")]
+pub mod embed;
 pub mod events;
 pub mod http;
 pub mod hub;

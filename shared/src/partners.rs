@@ -108,6 +108,14 @@ pub struct Partner {
     /// token travels in SSO links that shop users see.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analytics_key_hash: Option<String>,
+    /// The embed API: the version every partner token of this partner carries; bumping
+    /// it revokes them all at once.
+    #[serde(default)]
+    pub embed_token_version: u64,
+    /// Browser origins (`https://acme.com`) whose pages call the embed API with this
+    /// partner's tokens: its responses carry CORS headers for them only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub embed_origins: Vec<String>,
 }
 
 /// The partner's side of EventBridge, as kept on its record.
@@ -176,6 +184,8 @@ impl Partners {
             created_at: now,
             event_route: None,
             analytics_key_hash: None,
+            embed_token_version: 0,
+            embed_origins: Vec::new(),
         };
         self.table().put_new(&partner).await?;
         Ok(Registration {
@@ -206,6 +216,8 @@ impl Partners {
             created_at: clock::sortable(clock::now()),
             event_route: None,
             analytics_key_hash: None,
+            embed_token_version: 0,
+            embed_origins: Vec::new(),
         };
         self.table().put_new(&partner).await?;
         Ok(Registration {

@@ -113,6 +113,37 @@ enum Command {
     /// SMS jobs parked for an operator (unknown outcome, gateway refusal or down), oldest
     /// first, with the reason.
     SmsParked,
+    /// Issues the partner's embed API token (a non-expiring ES256 JWT, sent as
+    /// `Authorization: JWT <token>`); prints it. Needs EMBED_SIGNING_KEY_IDS.
+    EmbedToken {
+        #[arg(long)]
+        partner: String,
+    },
+    /// Revokes every embed API token of the partner issued so far (issue a new one after).
+    RevokeEmbedTokens {
+        #[arg(long)]
+        partner: String,
+    },
+    /// Registers a browser origin (`https://acme.com`) whose pages call the embed API
+    /// with the partner's tokens (CORS); `--remove` takes it away.
+    EmbedOrigin {
+        #[arg(long)]
+        partner: String,
+        #[arg(long)]
+        origin: String,
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Sets the deployment's OAuth2 client of a connector (`GET /api/servertypes` lists
+    /// them); the secret is sealed with KMS.
+    SetOauthClient {
+        #[arg(long)]
+        servertype: u64,
+        #[arg(long)]
+        client_id: String,
+        #[arg(long, env = "OAUTH_CLIENT_SECRET")]
+        client_secret: String,
+    },
     /// Issues the partner's analytics key (sent as `x-rlv-analytics-key` to read
     /// analytics); prints it once. Issuing again replaces the old key at once.
     IssueAnalyticsKey {
@@ -449,6 +480,52 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
             serde_json::to_value(shared::sms::ActivationView::of(&site))?
         }
         Command::SmsParked => serde_json::to_value(hub.sms.parked().await?)?,
+        Command::EmbedToken { partner } => {
+            let token = hub
+                .embed
+                .issue_partner_token(PartnerId::parse(&partner)?)
+                .await?;
+            json!({"partnerId": partner, "token": token.token})
+        }
+        Command::RevokeEmbedTokens { partner } => {
+            let version = hub
+                .embed
+                .revoke_partner_tokens(PartnerId::parse(&partner)?)
+                .await?;
+            json!({"partnerId": partner, "revoked": true, "tokenVersion": version})
+        }
+        Command::EmbedOrigin {
+            partner,
+            origin,
+            remove,
+        } => {
+            let partner_id = PartnerId::parse(&partner)?;
+            if remove {
+                hub.embed.remove_origin(partner_id, &origin).await?;
+                json!({"partnerId": partner, "origin": origin, "removed": true})
+            } else {
+                let origin = hub.embed.add_origin(partner_id, &origin).await?;
+                json!({"partnerId": partner, "origin": origin})
+            }
+        }
+        Command::SetOauthClient {
+            servertype,
+            client_id,
+            client_secret,
+        } => {
+            let server = shared::embed::catalog::find(servertype)
+                .filter(|s| s.oauth2.is_some())
+                .ok_or("--servertype must be an OAuth2 connector of GET /api/servertypes")?;
+            shared::embed::oauth::set_client(
+                &hub.table,
+                hub.embed.sealer(),
+                servertype,
+                &client_id,
+                &client_secret,
+            )
+            .await?;
+            json!({"servertype": servertype, "name": server.name, "clientId": client_id})
+        }
         Command::IssueAnalyticsKey { partner } => {
             let key = hub
                 .partners

@@ -173,3 +173,55 @@ pub async fn seed_site(
     write_demo_file(file, &demo)?;
     Ok(demo)
 }
+
+/// The demo partner's embed API side: `.hub/demo-embed.json` holds its partner token
+/// (`Authorization: JWT <token>`) and the browser origin registered for it; HubSpot's
+/// OAuth2 client is set to the fake provider's.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DemoEmbed {
+    pub base_url: String,
+    pub partner_token: String,
+    pub origin: String,
+}
+
+/// The origin a local page of the partner would call from.
+pub const DEMO_ORIGIN: &str = "http://localhost:8080";
+/// The OAuth2 client the stand-in registers for every OAuth2 connector (the fake
+/// provider accepts any client; a deployment registers its own with hub-admin).
+pub const DEMO_OAUTH_CLIENT_ID: &str = "local-client-id";
+pub const DEMO_OAUTH_CLIENT_SECRET: &str = "local-client-secret";
+
+pub async fn seed_embed(
+    embed: &shared::embed::Embed,
+    partner: PartnerId,
+    base_url: &str,
+    file: Option<&Path>,
+) -> Result<DemoEmbed, StandInError> {
+    let demo_err = |e: shared::embed::EmbedError| StandInError::Demo(e.to_string());
+    let origin = embed
+        .add_origin(partner, DEMO_ORIGIN)
+        .await
+        .map_err(demo_err)?;
+    for server in shared::embed::catalog::all()
+        .iter()
+        .filter(|s| s.oauth2.is_some())
+    {
+        shared::embed::oauth::set_client(
+            embed.uow().table(),
+            embed.sealer(),
+            server.id,
+            DEMO_OAUTH_CLIENT_ID,
+            DEMO_OAUTH_CLIENT_SECRET,
+        )
+        .await
+        .map_err(demo_err)?;
+    }
+    let token = embed.issue_partner_token(partner).await.map_err(demo_err)?;
+    let demo = DemoEmbed {
+        base_url: base_url.to_owned(),
+        partner_token: token.token,
+        origin,
+    };
+    write_demo_file(file, &demo)?;
+    Ok(demo)
+}

@@ -23,6 +23,8 @@ pub fn all() -> Vec<Function> {
         sms_api::function(),
         sms_trigger::function(),
         sms_actions::function(),
+        embed_api::function(),
+        connection_refresh::function(),
     ]
 }
 

@@ -20,6 +20,7 @@ pub mod emails;
 pub mod failures;
 pub mod functions;
 pub mod lambda_api;
+pub mod oauth_provider;
 pub mod partner_buses;
 pub mod recorder;
 pub mod routes;
@@ -152,6 +153,8 @@ pub struct StandIn {
     pub demo_marketplace: DemoMarketplace,
     /// The demo loyalty site (`.hub/demo-site.json`), activated against the fake gateway.
     pub demo_site: demo::DemoSite,
+    /// The demo partner's embed API token and origin (`.hub/demo-embed.json`).
+    pub demo_embed: Option<demo::DemoEmbed>,
     /// `METHOD path -> function` lines, for the banner.
     pub served: Vec<String>,
     /// Partners' buses played locally (see `partner_buses`).
@@ -167,6 +170,7 @@ impl StandIn {
     /// Environment lines that point the AWS SDK and `hub-admin` at this stand-in.
     pub fn env_lines(&self) -> String {
         let config = &self.hub.config;
+        let embed_key = self.resources.lookup("EmbedSigningKey", Some("Arn"));
         [
             ("TABLE_NAME", config.table_name.as_str()),
             ("EVENT_BUS_NAME", config.event_bus_name.as_str()),
@@ -175,6 +179,10 @@ impl StandIn {
                 config.ingress_bus_name.as_deref().unwrap_or_default(),
             ),
             ("KMS_KEY_ID", config.kms_key_id.as_str()),
+            (
+                "EMBED_SIGNING_KEY_IDS",
+                embed_key.as_deref().unwrap_or_default(),
+            ),
             (
                 "DEAD_LETTER_QUEUE_URL",
                 self.dead_letter_queue_url().unwrap_or_default(),
@@ -285,6 +293,7 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
     let mut pollers = Vec::new();
     let mut served = Vec::new();
     let mut global_hub = None;
+    let mut embed_hub: Option<Arc<Hub>> = None;
     // Event functions by name, for the Lambda Invoke API the stand-in serves.
     let mut invocable: HashMap<String, functions::Invoke> = HashMap::new();
     let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -307,6 +316,10 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         })?;
         let hub = Arc::new(Hub::new(config, &sdk));
         global_hub.get_or_insert_with(|| hub.clone());
+        if def.binary == embed_api::NAME {
+            // Its environment names the signing key: the demo's tokens are issued here.
+            embed_hub = Some(hub.clone());
+        }
         let function = functions::find(&def.binary)
             .ok_or_else(|| StandInError::Function {
                 function: def.logical_id.clone(),
@@ -506,6 +519,22 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
             .as_deref(),
     )
     .await?;
+    let demo_embed = match &embed_hub {
+        Some(embed_hub) => Some(
+            demo::seed_embed(
+                &embed_hub.embed,
+                demo.partner_id,
+                &base_url,
+                options
+                    .demo_file
+                    .as_deref()
+                    .map(|f| f.with_file_name("demo-embed.json"))
+                    .as_deref(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     // The demo partner also talks EventBridge: its events carry `source: partner.demo`
     // and the hub answers on a local bus recorded at /_local/partner-buses/demo/events.
     let demo_bus = partner_buses
@@ -532,6 +561,7 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         demo,
         demo_marketplace,
         demo_site,
+        demo_embed,
         served,
         shutdown,
         tasks,

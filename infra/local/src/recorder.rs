@@ -10,7 +10,10 @@
 //!   `{"status": 200, "delay_ms": 12000}` (a timeout), `{"host": "partner.example.com", ...}`;
 //! - `DELETE /_local/outbound`: forgets calls and script;
 //! - calls to the SMS gateway's host without a scripted answer are played by the fake
-//!   gateway (`sms_gateway`), configured at `/_local/sms-gateway`.
+//!   gateway (`sms_gateway`), configured at `/_local/sms-gateway`;
+//! - calls to an OAuth2 connector's authorize or token URL without a scripted answer
+//!   are played by the fake provider (`oauth_provider`); a browser reaches the
+//!   authorize page here too (the embed API's `oauth_url` points at the recorder).
 
 use std::{
     collections::{BTreeMap, VecDeque},
@@ -83,6 +86,8 @@ pub struct Recorder {
     tape: Arc<Mutex<Tape>>,
     /// Plays the SMS gateway for calls to its host (after any scripted answer).
     pub gateway: crate::sms_gateway::FakeGateway,
+    /// Plays the OAuth2 connectors' providers (after any scripted answer).
+    pub oauth: crate::oauth_provider::FakeOAuthProvider,
 }
 
 impl Recorder {
@@ -187,6 +192,23 @@ async fn receive(
         None => (rest.clone(), "/".to_owned()),
     };
     let answer = recorder.next_answer(&host).unwrap_or_else(|| {
+        if recorder.oauth.plays(&host, &path) {
+            let played = recorder.oauth.answer(
+                &host,
+                &path,
+                uri.query().unwrap_or_default(),
+                &headers,
+                &body,
+            );
+            return Scripted {
+                status: played.status.as_u16(),
+                times: 1,
+                delay_ms: 0,
+                body: Some(played.body),
+                headers: played.headers.into_iter().collect(),
+                host: None,
+            };
+        }
         if host == crate::sms_gateway::gateway_host() {
             let played = recorder.gateway.answer(
                 method.as_str(),

@@ -72,6 +72,15 @@ impl AccountId {
         ))
     }
 
+    /// An embed API sub-account: its number is the hub's own; the partner is in the
+    /// derivation so a number of another partner's finds nothing.
+    pub fn for_sub_account(partner: PartnerId, number: u64) -> Self {
+        Self(Uuid::new_v5(
+            &ID_NAMESPACE,
+            format!("sub-account:{partner}:{number}").as_bytes(),
+        ))
+    }
+
     pub fn for_external(partner: PartnerId, external: &ExternalId) -> Self {
         Self(Uuid::new_v5(
             &ID_NAMESPACE,

@@ -6,6 +6,7 @@
 //! | [`PartnerAuth`]   | an integrator's token in `x-rlv-partner-token` (or `Authorization: Bearer`) |
 //! | [`MarketplaceAuth`] | a marketplace's key as `Authorization: Bearer <key>`     |
 //! | [`SiteAuth`]      | a loyalty site's access token (base64 of `[loyaltyToken, siteId]`) as `Authorization: Bearer` |
+//! | [`EmbedPartner`], [`EmbedTenant`] | the embed API's ES256 tokens as `Authorization: JWT <token>` (or `Bearer`): a partner's, or a sub-account's |
 //! | [`AnalyticsAuth`] | an integrator's analytics key in `x-rlv-analytics-key` (never the partner token: it travels in SSO links) |
 
 use std::sync::Arc;
@@ -319,6 +320,119 @@ where
                 })
         };
         throttled(hub, parts, auth).await.map(Self)
+    }
+}
+
+/// The partner an embed API request was authenticated for, recorded for the CORS layer
+/// (a browser origin is answered only for the partner it is registered to).
+#[cfg(feature = "embed")]
+#[derive(Clone, Default, Debug)]
+pub struct EmbedCallerSlot(pub Arc<std::sync::OnceLock<crate::domain::PartnerId>>);
+
+/// The token of `Authorization: JWT <token>` (the embed contract's scheme) or `Bearer`.
+#[cfg(feature = "embed")]
+pub fn embed_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("jwt") || scheme.eq_ignore_ascii_case("bearer"))
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+#[cfg(feature = "embed")]
+async fn embed_caller<S>(parts: &Parts, state: &S) -> Result<crate::embed::Caller, ApiError>
+where
+    Arc<Hub>: axum::extract::FromRef<S>,
+{
+    let hub: Arc<Hub> = axum::extract::FromRef::from_ref(state);
+    let token = embed_token(&parts.headers).map(str::to_owned);
+    let auth = async {
+        let Some(token) = token else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_token",
+                "send your token as Authorization: JWT <token>",
+            )
+            .with_field("Authorization"));
+        };
+        Ok(hub.embed.authenticate(&token).await?)
+    };
+    let caller = throttled(&hub, parts, auth).await?;
+    if let Some(slot) = parts.extensions.get::<EmbedCallerSlot>() {
+        let _ = slot.0.set(caller.partner_id());
+    }
+    Ok(caller)
+}
+
+#[cfg(feature = "embed")]
+fn wrong_token(wanted: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "wrong_token",
+        format!("this route takes {wanted}"),
+    )
+    .with_field("Authorization")
+}
+
+/// A partner on the embed API, by its partner JWT (`hub-admin embed-token`).
+#[cfg(feature = "embed")]
+pub struct EmbedPartner(pub crate::partners::Partner);
+
+#[cfg(feature = "embed")]
+impl<S> FromRequestParts<S> for EmbedPartner
+where
+    S: Send + Sync,
+    Arc<Hub>: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match embed_caller(parts, state).await? {
+            crate::embed::Caller::Partner(partner) => Ok(Self(*partner)),
+            crate::embed::Caller::Tenant(_) => {
+                Err(wrong_token("the partner token, not a sub-account's token"))
+            }
+        }
+    }
+}
+
+/// A sub-account (tenant) on the embed API, by its token
+/// (`GET /api/subaccount/{id}/token`).
+#[cfg(feature = "embed")]
+pub struct EmbedTenant(pub crate::embed::SubAccount);
+
+#[cfg(feature = "embed")]
+impl<S> FromRequestParts<S> for EmbedTenant
+where
+    S: Send + Sync,
+    Arc<Hub>: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match embed_caller(parts, state).await? {
+            crate::embed::Caller::Tenant(sub) => Ok(Self(*sub)),
+            crate::embed::Caller::Partner(_) => Err(wrong_token(
+                "a sub-account's token (GET /api/subaccount/{id}/token), not the partner token",
+            )),
+        }
+    }
+}
+
+/// Either kind of embed token (routes both may read, such as the connector catalog).
+#[cfg(feature = "embed")]
+pub struct EmbedAny(pub crate::embed::Caller);
+
+#[cfg(feature = "embed")]
+impl<S> FromRequestParts<S> for EmbedAny
+where
+    S: Send + Sync,
+    Arc<Hub>: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        embed_caller(parts, state).await.map(Self)
     }
 }
 

@@ -208,6 +208,62 @@ impl From<crate::sms::SmsError> for ApiError {
     }
 }
 
+#[cfg(feature = "embed")]
+impl From<crate::embed::EmbedError> for ApiError {
+    fn from(err: crate::embed::EmbedError) -> Self {
+        use crate::embed::EmbedError;
+        match err {
+            EmbedError::Store(e) => e.into(),
+            EmbedError::Tx(e) => e.into(),
+            EmbedError::Invalid { field, message } => ApiError::invalid(field, message),
+            EmbedError::Missing(field) => ApiError::missing_field(&field),
+            EmbedError::UnknownSubAccount => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_subaccount",
+                "no such sub-account for this partner",
+            ),
+            EmbedError::UnknownConnection => ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_server",
+                "no such connection (server) in this sub-account",
+            ),
+            EmbedError::ExternalIdTaken { number } => ApiError::new(
+                StatusCode::CONFLICT,
+                "external_id_taken",
+                format!(
+                    "sub-account {number} already has this external_id with other details; \
+                     change it with PUT /api/subaccount/{number}"
+                ),
+            )
+            .with_field("external_id"),
+            EmbedError::Unauthorized(_) => ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the token is not valid, has expired or was revoked",
+            )
+            .with_field("Authorization"),
+            EmbedError::NoOAuthClient(id) => ApiError::new(
+                StatusCode::CONFLICT,
+                "oauth_not_configured",
+                format!("connector {id} has no OAuth2 client in this deployment yet"),
+            )
+            .with_field("servertype_id"),
+            EmbedError::OAuthFlow(why) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_oauth_state", why)
+            }
+            EmbedError::OriginTaken(origin) => ApiError::new(
+                StatusCode::CONFLICT,
+                "origin_taken",
+                format!("{origin} is registered to another partner"),
+            ),
+            other => {
+                tracing::error!(error = %other, "embed request failed");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
 /// What the SMS gateway's failure means to the caller: 503 with `Retry-After` when it
 /// was busy or down (429, 5xx, unreachable), 422 with the gateway's reason when it
 /// refused the request.

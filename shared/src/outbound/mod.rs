@@ -166,14 +166,21 @@ impl OutboundClient {
     /// Where the call goes: the URL itself (checked), or the recorder.
     fn target(&self, url: &Url) -> Result<Url, OutboundError> {
         check_url(url)?;
+        Ok(self.browser_url(url))
+    }
+
+    /// Where a person's browser goes for a third party's page (an OAuth2 provider's
+    /// consent page): the URL itself, or in the stand-in the recorder's address for it,
+    /// where the local fakes play the third party.
+    pub fn browser_url(&self, url: &Url) -> Url {
         let Some(recorder) = &self.recorder else {
-            return Ok(url.clone());
+            return url.clone();
         };
         let host = url.host_str().unwrap_or_default();
         let mut target = recorder.clone();
         target.set_path(&format!("/_local/outbound/to/{host}{}", url.path()));
         target.set_query(url.query());
-        Ok(target)
+        target
     }
 
     pub async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, OutboundError> {

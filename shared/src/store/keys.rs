@@ -37,6 +37,14 @@
 //! | parked SMS jobs (for operators)           | due `SMS_PARKED` (never due: `DueAt` is when it was parked) |
 //! | a site's segment by id                    | `PK=ACCOUNT#<id>`, `SK=SMS_SEGMENT#<id, 12 digits>`          |
 //! | a segment by site and `externalId`       | `PK=ACCOUNT#<id>`, `SK=SMS_SEGMENT_EXT#<external id>`         |
+//! | a sub-account (embed API) by partner + number | `PK=ACCOUNT#<uuid v5 of partner, number>`, `SK=SUBACCOUNT` |
+//! | a partner's sub-accounts, by number      | GSI1 `GSI1PK=PARTNER#<id>#SUBACCOUNTS`, `GSI1SK=<number, 12 digits>` |
+//! | a sub-account by partner + external id   | `PK=SUBACCOUNT_EXT#<partner>#<external id>`, `SK=SUBACCOUNT_EXT` (its number) |
+//! | the partner a browser origin belongs to  | `PK=EMBED_ORIGIN#<origin>`, `SK=EMBED_ORIGIN`                 |
+//! | a sub-account's connection by id         | `PK=ACCOUNT#<id>`, `SK=CONNECTION#<id, 12 digits>`, due `OAUTH_REFRESH` |
+//! | a connection's log                       | `PK=ACCOUNT#<id>`, `SK=CONNECTION_LOG#<id, 12 digits>#<at>`   |
+//! | an OAuth2 flow by its `state`            | `PK=OAUTH_STATE#<sha256(state)>`, `SK=OAUTH_STATE`, TTL       |
+//! | a connector's OAuth2 client (sealed)     | `PK=OAUTH_CLIENT#<servertype id>`, `SK=OAUTH_CLIENT`          |
 //! | a counter (site ids, segment ids)         | `PK=COUNTER#<name>`, `SK=COUNTER` (atomic `ADD`)             |
 //! | work that is due, by kind                 | sparse `DueIndex`: `DuePK=<kind>`, `DueAt<=now`              |
 //!
@@ -69,6 +77,8 @@ pub enum Due {
     Sms,
     /// SMS jobs parked for an operator (listed, never due: the sort key is when).
     SmsParked,
+    /// An OAuth2 connection whose access token is to be refreshed before it expires.
+    OAuthRefresh,
 }
 
 impl Due {
@@ -81,6 +91,7 @@ impl Due {
             Due::BillingPeriod => "BILLING_PERIOD",
             Due::Sms => "SMS",
             Due::SmsParked => "SMS_PARKED",
+            Due::OAuthRefresh => "OAUTH_REFRESH",
         }
     }
 
@@ -261,6 +272,59 @@ pub fn sms_segment_external(account: AccountId, external_id: &str) -> Keys {
     )
 }
 
+pub fn sub_account(account: AccountId) -> Keys {
+    Keys::new(account_partition(account), "SUBACCOUNT")
+}
+
+pub fn partner_sub_accounts_gsi1pk(partner: PartnerId) -> String {
+    format!("PARTNER#{partner}#SUBACCOUNTS")
+}
+
+/// A sub-account's number as its index sort key (fixed width: sorts as numbers do).
+pub fn sub_account_gsi1sk(number: u64) -> String {
+    format!("{number:012}")
+}
+
+/// A partner's external id of a sub-account (unique per partner): holds its number.
+pub fn sub_account_external(partner: PartnerId, external_id: &str) -> Keys {
+    Keys::new(
+        format!("SUBACCOUNT_EXT#{partner}#{external_id}"),
+        "SUBACCOUNT_EXT",
+    )
+}
+
+pub fn embed_origin(origin: &str) -> Keys {
+    Keys::new(format!("EMBED_ORIGIN#{origin}"), "EMBED_ORIGIN")
+}
+
+pub const CONNECTION_PREFIX: &str = "CONNECTION#";
+
+pub fn connection(account: AccountId, id: u64) -> Keys {
+    Keys::new(
+        account_partition(account),
+        format!("{CONNECTION_PREFIX}{id:012}"),
+    )
+}
+
+pub fn connection_log_prefix(id: u64) -> String {
+    format!("CONNECTION_LOG#{id:012}#")
+}
+
+pub fn connection_log(account: AccountId, id: u64, at: &str) -> Keys {
+    Keys::new(
+        account_partition(account),
+        format!("{}{at}", connection_log_prefix(id)),
+    )
+}
+
+pub fn oauth_state(hash: &str) -> Keys {
+    Keys::new(format!("OAUTH_STATE#{hash}"), "OAUTH_STATE")
+}
+
+pub fn oauth_client(servertype: u64) -> Keys {
+    Keys::new(format!("OAUTH_CLIENT#{servertype}"), "OAUTH_CLIENT")
+}
+
 pub fn counter(name: &str) -> Keys {
     Keys::new(format!("COUNTER#{name}"), "COUNTER")
 }
@@ -290,6 +354,9 @@ pub enum Cleanup {
     Expires,
     /// Not account data (partners, the outbox, dead letters): cleanup leaves it alone.
     NotAccountData,
+    /// Outside the account's partition, deleted by key with the account (a
+    /// sub-account's external id claim: the embed API's `DELETE /api/subaccount`).
+    DeletedWithAccount,
 }
 
 /// A key family: what its items are, how they are keyed and how cleanup removes them.
@@ -425,6 +492,48 @@ pub const FAMILIES: &[KeyFamily] = &[
         Cleanup::AccountPartition,
     ),
     family("counter", "COUNTER#", "COUNTER", Cleanup::NotAccountData),
+    family(
+        "sub-account",
+        "ACCOUNT#",
+        "SUBACCOUNT",
+        Cleanup::AccountPartition,
+    ),
+    family(
+        "sub-account external id",
+        "SUBACCOUNT_EXT#",
+        "SUBACCOUNT_EXT",
+        Cleanup::DeletedWithAccount,
+    ),
+    family(
+        "embed origin",
+        "EMBED_ORIGIN#",
+        "EMBED_ORIGIN",
+        Cleanup::NotAccountData,
+    ),
+    family(
+        "connection",
+        "ACCOUNT#",
+        CONNECTION_PREFIX,
+        Cleanup::AccountPartition,
+    ),
+    family(
+        "connection log",
+        "ACCOUNT#",
+        "CONNECTION_LOG#",
+        Cleanup::AccountPartition,
+    ),
+    family(
+        "oauth state",
+        "OAUTH_STATE#",
+        "OAUTH_STATE",
+        Cleanup::Expires,
+    ),
+    family(
+        "oauth client",
+        "OAUTH_CLIENT#",
+        "OAUTH_CLIENT",
+        Cleanup::NotAccountData,
+    ),
 ];
 
 /// The family an item belongs to, by its keys.
@@ -471,6 +580,13 @@ mod tests {
             sms_segment(account, 7),
             sms_segment_external(account, "ext-1"),
             counter("SEGMENT"),
+            sub_account(account),
+            sub_account_external(PartnerId::random(), "wood_123"),
+            embed_origin("https://acme.com"),
+            connection(account, 12345),
+            connection_log(account, 12345, "2026-01-01T00:00:00.000000Z"),
+            oauth_state("h"),
+            oauth_client(456),
         ];
         for k in keys {
             let matching: Vec<_> = FAMILIES

@@ -167,6 +167,7 @@ pub struct Query {
 enum SortCondition {
     BeginsWith(&'static str, String),
     AtMost(&'static str, String),
+    After(&'static str, String),
 }
 
 impl Query {
@@ -215,6 +216,18 @@ impl Query {
             "SK"
         };
         self.sort = Some(SortCondition::BeginsWith(attr, prefix.into()));
+        self
+    }
+
+    /// Only sort keys after `value` (a page's cursor on an index, where a query cannot
+    /// start from a primary key alone).
+    pub fn sort_after(mut self, value: impl Into<String>) -> Self {
+        let attr = if self.index == Some(GSI1) {
+            "GSI1SK"
+        } else {
+            "SK"
+        };
+        self.sort = Some(SortCondition::After(attr, value.into()));
         self
     }
 
@@ -291,6 +304,24 @@ impl Table {
             .await
             .map_err(StoreError::from_sdk)?;
         Ok(())
+    }
+
+    /// Deletes an item and returns what it held, in one request: of concurrent takers
+    /// only one gets it (single-use tokens).
+    pub async fn take<R: Record>(&self, keys: &Keys) -> Result<Option<R>, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.name)
+            .set_key(Some(keys.primary()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        match out.attributes {
+            Some(item) if !item.is_empty() => Ok(Some(from_item(item)?)),
+            _ => Ok(None),
+        }
     }
 
     /// A put inside a transaction, under a condition.
@@ -581,6 +612,10 @@ impl Table {
                 .key_condition_expression("#pk = :pk AND #sk <= :sk")
                 .expression_attribute_names("#sk", *attr)
                 .expression_attribute_values(":sk", AttributeValue::S(until.clone())),
+            Some(SortCondition::After(attr, after)) => request
+                .key_condition_expression("#pk = :pk AND #sk > :sk")
+                .expression_attribute_names("#sk", *attr)
+                .expression_attribute_values(":sk", AttributeValue::S(after.clone())),
         }
     }
 

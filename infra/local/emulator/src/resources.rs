@@ -112,10 +112,24 @@ impl LocalResources {
                 .insert(id.to_owned(), Physical::Bus { name, arn });
         }
         let kms = aws_sdk_kms::Client::new(sdk);
-        for (id, _) in template.resources_of_type("AWS::KMS::Key") {
+        for (id, resource) in template.resources_of_type("AWS::KMS::Key") {
+            // An asymmetric key (the embed API's signing key) as the template declares it.
+            let property = |name: &str| {
+                resource
+                    .get(name)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            };
             let out = kms
                 .create_key()
                 .description(format!("{prefix}-{id}"))
+                .set_key_spec(
+                    property("KeySpec").map(|s| aws_sdk_kms::types::KeySpec::from(s.as_str())),
+                )
+                .set_key_usage(
+                    property("KeyUsage")
+                        .map(|u| aws_sdk_kms::types::KeyUsageType::from(u.as_str())),
+                )
                 .send()
                 .await
                 .map_err(|e| EmulatorError::Resource {
