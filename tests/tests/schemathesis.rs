@@ -56,6 +56,27 @@ async fn schemathesis_finds_no_server_error_and_nothing_undocumented() {
         .await
         .unwrap();
     let private_key = root.join("tests/fixtures/keys/partner-a.key");
+    // The embed API: the partner's token, and a tenant's (a sub-account of its own).
+    let embed = &hub
+        .stand_in
+        .embed_hub
+        .as_ref()
+        .expect("the embed API runs")
+        .embed;
+    let embed_partner_token = embed.issue_partner_token(partner.id).await.unwrap().token;
+    let (tenant, _) = embed
+        .create_sub_account(
+            partner.id,
+            shared::domain::ExternalId::parse("schemathesis-tenant").unwrap(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    let embed_tenant_token = embed
+        .issue_tenant_token(&tenant, false)
+        .await
+        .unwrap()
+        .token;
 
     let hooks_dir = root.join("tests/schemathesis");
     let python_path = python
@@ -94,6 +115,8 @@ async fn schemathesis_finds_no_server_error_and_nothing_undocumented() {
         .env("HUB_ANALYTICS_KEY", &partner.analytics_key)
         .env("HUB_MARKETPLACE_KEY", &marketplace.token)
         .env("HUB_SITE_ACCESS_TOKEN", &site.access_token)
+        .env("HUB_EMBED_PARTNER_TOKEN", &embed_partner_token)
+        .env("HUB_EMBED_TENANT_TOKEN", &embed_tenant_token)
         .current_dir(&root)
         .output()
         .await

@@ -155,6 +155,8 @@ pub struct StandIn {
     pub demo_site: demo::DemoSite,
     /// The demo partner's embed API token and origin (`.hub/demo-embed.json`).
     pub demo_embed: Option<demo::DemoEmbed>,
+    /// The embed API function's services (its environment names the signing key).
+    pub embed_hub: Option<Arc<Hub>>,
     /// `METHOD path -> function` lines, for the banner.
     pub served: Vec<String>,
     /// Partners' buses played locally (see `partner_buses`).
@@ -562,6 +564,7 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         demo_marketplace,
         demo_site,
         demo_embed,
+        embed_hub,
         served,
         shutdown,
         tasks,

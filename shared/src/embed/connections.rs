@@ -340,8 +340,14 @@ impl Embed {
         };
         let sealed = match &outcome {
             Ok(answer) => Some(
-                self.seal_tokens(&flow.account_id, flow.connection_id, answer, None)
-                    .await?,
+                self.seal_tokens(
+                    &flow.account_id,
+                    flow.connection_id,
+                    answer,
+                    None,
+                    clock::now(),
+                )
+                .await?,
             ),
             Err(_) => None,
         };
@@ -399,6 +405,7 @@ impl Embed {
         connection_id: u64,
         answer: &TokenAnswer,
         previous_refresh: Option<String>,
+        now: OffsetDateTime,
     ) -> Result<(SealedTokens, Option<String>), EmbedError> {
         let record = format!("connection:{account}:{connection_id}");
         let access = self
@@ -411,7 +418,7 @@ impl Embed {
         };
         let (refresh_at, expires_at) = match answer.expires_in {
             Some(seconds) => {
-                let (at, expires) = refresh_time(clock::now(), seconds);
+                let (at, expires) = refresh_time(now, seconds);
                 (Some(at), Some(expires))
             }
             None => (None, None),
@@ -492,6 +499,7 @@ impl Embed {
                     connection.id,
                     answer,
                     sealed_refresh.clone(),
+                    now,
                 )
                 .await?,
             ),

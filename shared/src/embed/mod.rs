@@ -476,8 +476,7 @@ impl Embed {
                             .await?
                             .ok_or(EmbedError::UnknownSubAccount)?;
                         let mut tx = Tx::new();
-                        tx.put_revision(&current, Some(current.revision))?
-                            .delete(keys::sub_account(account_id))
+                        tx.delete(keys::sub_account(account_id))
                             .delete(keys::account(account_id))
                             .delete(keys::sub_account_external(
                                 partner,
