@@ -12,7 +12,7 @@ use std::time::Duration;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hub_tests::{
     PARTNER_A_KEY, PARTNER_A_PUB, PARTNER_B_KEY, PARTNER_B_PUB, TestHub, TestPartner,
-    assert_documented,
+    assert_documented, sample,
 };
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -73,15 +73,9 @@ async fn call(
     (status, json, headers)
 }
 
+/// The contract's example body (`events/embed/subaccount.json`).
 fn wood() -> Value {
-    json!({
-        "first_name": "John",
-        "last_name": "Doe",
-        "email": "john@woodsolutions.com",
-        "language": "en",
-        "company_name": "Wood Solutions Ltd",
-        "external_id": "wood_123"
-    })
+    sample("embed/subaccount.json")
 }
 
 async fn tenant(hub: &TestHub, partner_auth: &str, body: Value) -> (u64, String) {
@@ -1249,5 +1243,43 @@ async fn deleting_a_sub_account_revokes_its_tokens_and_erases_its_data() {
     .await;
     assert_eq!(status, 201);
     assert_ne!(renewed["id"].as_u64(), Some(id));
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_samples_match_their_schemas_and_are_accepted_as_written() {
+    let validate = |sample_path: &str, schema_path: &str| {
+        let schema = sample(schema_path);
+        let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+        let body = sample(sample_path);
+        let errors: Vec<String> = validator
+            .iter_errors(&body)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{sample_path}: {errors:?}");
+        body
+    };
+    let hub = TestHub::start("embed-samples").await;
+    let (_a, auth) = partner(&hub, "Partner A", PARTNER_A_PUB, PARTNER_A_KEY).await;
+    let body = validate("embed/subaccount.json", "embed/subaccount.schema.json");
+    let (_, tenant_auth) = tenant(&hub, &auth, body).await;
+    for (path, expect_oauth) in [
+        ("embed/server-api-key.json", false),
+        ("embed/server-login-password.json", false),
+        ("embed/server-oauth2.json", true),
+    ] {
+        let body = validate(path, "embed/server.schema.json");
+        let (status, created, _) = call(
+            &hub,
+            Some(&tenant_auth),
+            "POST",
+            "/api/servers",
+            "/api/servers",
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 201, "{path}: {created}");
+        assert_eq!(created.get("oauth_url").is_some(), expect_oauth, "{path}");
+    }
     hub.stop().await;
 }

@@ -27,7 +27,7 @@ use shared::{
     embed::{SubAccount, catalog},
     http::{
         AnyJson, ApiError, Path, Query,
-        auth::{EmbedAny, EmbedCallerSlot, EmbedPartner, EmbedTenant},
+        auth::{EmbedAuth, EmbedCallerSlot},
         with_fallbacks,
     },
     outbound::{OutboundClient, OutboundConfig},
@@ -84,6 +84,9 @@ pub fn router(hub: Arc<Hub>) -> Router {
         tracing::error!(error = %e, "the outbound client could not be built");
     }
     let api = EmbedApi { hub, outbound };
+    // Every route but the provider's callback answers preflights (`OPTIONS`, routed by
+    // the template); the CORS layer runs on matched routes only, so an unknown path is
+    // the hub's 404 whatever its method.
     with_fallbacks(
         Router::new()
             .route(
@@ -91,25 +94,39 @@ pub fn router(hub: Arc<Hub>) -> Router {
                 post(create_sub_account)
                     .get(list_sub_accounts)
                     .put(update_sub_account_by_external_id)
-                    .delete(delete_sub_account_by_external_id),
+                    .delete(delete_sub_account_by_external_id)
+                    .options(preflight),
             )
-            .route(TOKEN_BY_EXTERNAL_ID_PATH, get(token_by_external_id))
+            .route(
+                TOKEN_BY_EXTERNAL_ID_PATH,
+                get(token_by_external_id).options(preflight),
+            )
             .route(
                 SUBACCOUNT_PATH,
                 get(get_sub_account)
                     .put(update_sub_account)
-                    .delete(delete_sub_account),
+                    .delete(delete_sub_account)
+                    .options(preflight),
             )
-            .route(TOKEN_PATH, get(token).delete(revoke_tokens))
-            .route(SERVERTYPES_PATH, get(servertypes))
-            .route(SERVERS_PATH, post(create_server).get(list_servers))
-            .route(SERVER_PATH, get(get_server).delete(delete_server))
-            .route(SERVER_LOGS_PATH, get(server_logs))
+            .route(
+                TOKEN_PATH,
+                get(token).delete(revoke_tokens).options(preflight),
+            )
+            .route(SERVERTYPES_PATH, get(servertypes).options(preflight))
+            .route(
+                SERVERS_PATH,
+                post(create_server).get(list_servers).options(preflight),
+            )
+            .route(
+                SERVER_PATH,
+                get(get_server).delete(delete_server).options(preflight),
+            )
+            .route(SERVER_LOGS_PATH, get(server_logs).options(preflight))
             .route(OAUTH_CALLBACK_PATH, get(oauth_callback))
-            .route(TABLE_PATH, post(not_yet))
-            .route(INTERFACE_PATH, post(not_yet)),
+            .route(TABLE_PATH, post(not_yet).options(preflight))
+            .route(INTERFACE_PATH, post(not_yet).options(preflight))
+            .route_layer(middleware::from_fn_with_state(api.clone(), cors)),
     )
-    .layer(middleware::from_fn_with_state(api.clone(), cors))
     .with_state(api)
 }
 
@@ -119,56 +136,73 @@ const ALLOW_METHODS: &str = "GET, POST, PUT, DELETE, OPTIONS";
 const ALLOW_HEADERS: &str = "Authorization, Content-Type";
 const MAX_AGE_SECONDS: &str = "600";
 
-/// Preflights are answered here, before routing (they carry no token); every other
-/// response gets `Vary: Origin`, and `Access-Control-Allow-Origin` when the origin is
-/// registered to the partner the request was authenticated for (or, for a refusal
-/// before authentication, to any partner, so the page can read the error).
-async fn cors(State(api): State<EmbedApi>, mut request: Request, next: Next) -> Response {
-    let origin = request
-        .headers()
+/// The partner a request's `Origin` is registered to (none without one).
+async fn origin_owner(
+    api: &EmbedApi,
+    headers: &HeaderMap,
+) -> Result<(Option<String>, Option<shared::domain::PartnerId>), ApiError> {
+    let origin = headers
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let owner = match &origin {
-        Some(origin) => match api.hub.embed.origin_owner(origin).await {
-            Ok(owner) => owner,
-            Err(e) => {
-                tracing::error!(error = %e, "the origin's partner could not be read");
-                return ApiError::internal().into_response();
-            }
-        },
+        Some(origin) => api.hub.embed.origin_owner(origin).await.map_err(|e| {
+            tracing::error!(error = %e, "the origin's partner could not be read");
+            ApiError::internal()
+        })?,
         None => None,
     };
-    if request.method() == Method::OPTIONS {
-        let mut response = match owner {
-            Some(_) => StatusCode::NO_CONTENT.into_response(),
-            None => ApiError::new(
-                StatusCode::FORBIDDEN,
-                "origin_not_allowed",
-                "this origin is not registered for the embed API (hub-admin embed-origin)",
-            )
-            .with_field("Origin")
-            .into_response(),
-        };
-        let headers = response.headers_mut();
-        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-        if let (Some(origin), Some(_)) = (&origin, owner) {
-            allow(headers, origin);
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static(ALLOW_METHODS),
-            );
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static(ALLOW_HEADERS),
-            );
-            headers.insert(
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static(MAX_AGE_SECONDS),
-            );
-        }
-        return response;
+    Ok((origin, owner))
+}
+
+/// `OPTIONS` on every embed route: a preflight carries no token; 204 with the CORS
+/// headers for an origin registered to a partner, 403 for any other.
+async fn preflight(State(api): State<EmbedApi>, headers: HeaderMap) -> Response {
+    let (origin, owner) = match origin_owner(&api, &headers).await {
+        Ok(found) => found,
+        Err(e) => return e.into_response(),
+    };
+    let mut response = match (&origin, owner) {
+        (Some(_), Some(_)) => StatusCode::NO_CONTENT.into_response(),
+        _ => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin_not_allowed",
+            "this origin is not registered for the embed API (hub-admin embed-origin)",
+        )
+        .with_field("Origin")
+        .into_response(),
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    if let (Some(origin), Some(_)) = (&origin, owner) {
+        allow(headers, origin);
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(ALLOW_METHODS),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(ALLOW_HEADERS),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static(MAX_AGE_SECONDS),
+        );
     }
+    response
+}
+
+/// Every other response gets `Vary: Origin`, and `Access-Control-Allow-Origin` when the
+/// origin is registered to the partner the request was authenticated for (or, for a
+/// refusal before authentication, to any partner, so the page can read the error).
+async fn cors(State(api): State<EmbedApi>, mut request: Request, next: Next) -> Response {
+    if request.method() == Method::OPTIONS {
+        return next.run(request).await;
+    }
+    let (origin, owner) = match origin_owner(&api, request.headers()).await {
+        Ok(found) => found,
+        Err(e) => return e.into_response(),
+    };
     let slot = EmbedCallerSlot::default();
     request.extensions_mut().insert(slot.clone());
     let mut response = next.run(request).await;
@@ -285,7 +319,7 @@ async fn by_external_id(
 /// with the same details answers 200 with it, with other details 409.
 async fn create_sub_account(
     State(api): State<EmbedApi>,
-    EmbedPartner(partner): EmbedPartner,
+    EmbedAuth(partner): EmbedAuth<Partner>,
     body: Result<AnyJson<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
     let AnyJson(body) = body?;
@@ -310,7 +344,7 @@ async fn create_sub_account(
 /// `{"subaccounts": [...], "next": <after for the next page> | null}`.
 async fn list_sub_accounts(
     State(api): State<EmbedApi>,
-    EmbedPartner(partner): EmbedPartner,
+    EmbedAuth(partner): EmbedAuth<Partner>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     if let Some(external_id) = wire::external_id_param(params.external_id.as_deref())? {
@@ -333,7 +367,7 @@ async fn list_sub_accounts(
 
 async fn get_sub_account(
     State(api): State<EmbedApi>,
-    EmbedPartner(partner): EmbedPartner,
+    EmbedAuth(partner): EmbedAuth<Partner>,
     Path(IdParam { id }): Path<IdParam>,
 ) -> Result<Json<Value>, ApiError> {
     let sub = own_sub_account(&api, &partner, &id).await?;
@@ -365,7 +399,7 @@ async fn update(
 /// `PUT /api/subaccount/{id}`: changes the given fields (`null` clears one).
 async fn update_sub_account(
     State(api): State<EmbedApi>,
-    EmbedPartner(partner): EmbedPartner,
+    EmbedAuth(partner): EmbedAuth<Partner>,
     Path(IdParam { id }): Path<IdParam>,
     body: Result<AnyJson<Value>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
@@ -378,7 +412,7 @@ async fn update_sub_account(
 /// `PUT /api/subaccount` with the `external_id` in the body (or the query).
 async fn update_sub_account_by_external_id(
     State(api): State<EmbedApi>,
-    EmbedPartner(partner): EmbedPartner,
+    EmbedAuth(partner): EmbedAuth<Partner>,
     Query(params): Query<ListParams>,
     body: Result<AnyJson<Value>, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
@@ -392,7 +426,7 @@ async fn update_sub_account_by_external_id(
 /// credentials deleted, personal data erased; a tombstone is kept. Repeatable.
 async fn delete_sub_account(
     State(api): State<EmbedApi>,
-    EmbedPartner(partner): EmbedPartner,
+    EmbedAuth(partner): EmbedAuth<Partner>,
     Path(IdParam { id }): Path<IdParam>,
 ) -> Result<Json<Value>, ApiError> {
     let number = parse_id(&id, "id")?;
@@ -403,7 +437,7 @@ async fn delete_sub_account(
 /// `DELETE /api/subaccount?external_id=` (or the `external_id` in a JSON body).
 async fn delete_sub_account_by_external_id(
     State(api): State<EmbedApi>,
-    EmbedPartner(partner): EmbedPartner,
+    EmbedAuth(partner): EmbedAuth<Partner>,
     Query(params): Query<ListParams>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -444,7 +478,7 @@ async fn token_answer(
 /// `GET /api/subaccount/{id}/token[?expire=false]`: a tenant token.
 async fn token(
     State(api): State<EmbedApi>,
-    EmbedPartner(partner): EmbedPartner,
+    EmbedAuth(partner): EmbedAuth<Partner>,
     Path(IdParam { id }): Path<IdParam>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
@@ -456,7 +490,7 @@ async fn token(
 /// `GET /api/subaccount/token?external_id=…[&expire=false]`.
 async fn token_by_external_id(
     State(api): State<EmbedApi>,
-    EmbedPartner(partner): EmbedPartner,
+    EmbedAuth(partner): EmbedAuth<Partner>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     let expire = params.expire()?;
@@ -467,7 +501,7 @@ async fn token_by_external_id(
 /// `DELETE /api/subaccount/{id}/token`: every tenant token issued so far stops working.
 async fn revoke_tokens(
     State(api): State<EmbedApi>,
-    EmbedPartner(partner): EmbedPartner,
+    EmbedAuth(partner): EmbedAuth<Partner>,
     Path(IdParam { id }): Path<IdParam>,
 ) -> Result<Json<Value>, ApiError> {
     let number = parse_id(&id, "id")?;
@@ -484,7 +518,7 @@ async fn revoke_tokens(
 // --------------------------------------------------------- connectors, servers
 
 /// `GET /api/servertypes`: the connector catalog with each connect form.
-async fn servertypes(EmbedAny(_caller): EmbedAny) -> Json<Value> {
+async fn servertypes(EmbedAuth(_caller): EmbedAuth<shared::embed::Caller>) -> Json<Value> {
     let items: Vec<Value> = catalog::all().iter().map(wire::servertype).collect();
     Json(json!({ "servertypes": items }))
 }
@@ -493,7 +527,7 @@ async fn servertypes(EmbedAny(_caller): EmbedAny) -> Json<Value> {
 /// OAuth2 connectors `{id, oauth_url}`, the end-customer to open `oauth_url`.
 async fn create_server(
     State(api): State<EmbedApi>,
-    EmbedTenant(sub): EmbedTenant,
+    EmbedAuth(sub): EmbedAuth<SubAccount>,
     body: Result<AnyJson<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
     let AnyJson(body) = body?;
@@ -522,7 +556,7 @@ async fn create_server(
 /// `GET /api/servers[?limit=&after=]`: `{"servers": [...], "next"}`.
 async fn list_servers(
     State(api): State<EmbedApi>,
-    EmbedTenant(sub): EmbedTenant,
+    EmbedAuth(sub): EmbedAuth<SubAccount>,
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     let page = api
@@ -536,7 +570,7 @@ async fn list_servers(
 
 async fn get_server(
     State(api): State<EmbedApi>,
-    EmbedTenant(sub): EmbedTenant,
+    EmbedAuth(sub): EmbedAuth<SubAccount>,
     Path(IdParam { id }): Path<IdParam>,
 ) -> Result<Json<Value>, ApiError> {
     let connection = api.hub.embed.connection(&sub, parse_id(&id, "id")?).await?;
@@ -545,7 +579,7 @@ async fn get_server(
 
 async fn server_logs(
     State(api): State<EmbedApi>,
-    EmbedTenant(sub): EmbedTenant,
+    EmbedAuth(sub): EmbedAuth<SubAccount>,
     Path(IdParam { id }): Path<IdParam>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "id")?;
@@ -556,7 +590,7 @@ async fn server_logs(
 
 async fn delete_server(
     State(api): State<EmbedApi>,
-    EmbedTenant(sub): EmbedTenant,
+    EmbedAuth(sub): EmbedAuth<SubAccount>,
     Path(IdParam { id }): Path<IdParam>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "id")?;
@@ -632,7 +666,10 @@ async fn oauth_callback(
 }
 
 /// `POST /table` and `POST /interface`: not built yet (501, documented).
-async fn not_yet(EmbedTenant(_sub): EmbedTenant, request_path: axum::http::Uri) -> ApiError {
+async fn not_yet(
+    EmbedAuth(_sub): EmbedAuth<SubAccount>,
+    request_path: axum::http::Uri,
+) -> ApiError {
     ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
         "not_implemented",

@@ -67,6 +67,20 @@ pub struct Scripted {
     pub host: Option<String>,
 }
 
+impl Scripted {
+    /// An answer a local fake played (the SMS gateway, the OAuth2 provider).
+    fn played(status: StatusCode, body: Value, headers: BTreeMap<String, String>) -> Self {
+        Self {
+            status: status.as_u16(),
+            times: 1,
+            delay_ms: 0,
+            body: Some(body),
+            headers,
+            host: None,
+        }
+    }
+}
+
 fn ok() -> u16 {
     200
 }
@@ -200,14 +214,11 @@ async fn receive(
                 &headers,
                 &body,
             );
-            return Scripted {
-                status: played.status.as_u16(),
-                times: 1,
-                delay_ms: 0,
-                body: Some(played.body),
-                headers: played.headers.into_iter().collect(),
-                host: None,
-            };
+            return Scripted::played(
+                played.status,
+                played.body,
+                played.headers.into_iter().collect(),
+            );
         }
         if host == crate::sms_gateway::gateway_host() {
             let played = recorder.gateway.answer(
@@ -217,17 +228,14 @@ async fn receive(
                 &headers,
                 &body,
             );
-            return Scripted {
-                status: played.status.as_u16(),
-                times: 1,
-                delay_ms: 0,
-                body: Some(played.body),
-                headers: played
+            return Scripted::played(
+                played.status,
+                played.body,
+                played
                     .retry_after
                     .map(|s| BTreeMap::from([("retry-after".to_owned(), s.to_string())]))
                     .unwrap_or_default(),
-                host: None,
-            };
+            );
         }
         Scripted {
             status: 200,

@@ -153,6 +153,18 @@ impl Record for SubAccount {
     }
 }
 
+impl crate::store::Revisioned for SubAccount {
+    fn revision(&self) -> u64 {
+        self.revision
+    }
+    fn set_revision(&mut self, revision: u64) {
+        self.revision = revision;
+    }
+    fn set_updated_at(&mut self, at: String) {
+        self.updated_at = at;
+    }
+}
+
 /// A partner's external id, claimed by one sub-account.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ExternalIdClaim {
@@ -400,24 +412,12 @@ impl Embed {
         number: u64,
         change: ProfileChange,
     ) -> Result<SubAccount, EmbedError> {
-        self.uow
-            .apply(|| async {
-                let current = self
-                    .sub_account(partner, number)
-                    .await?
-                    .ok_or(EmbedError::UnknownSubAccount)?;
-                let mut next = current.clone();
-                change.clone().apply(&mut next.profile);
-                if next.profile == current.profile {
-                    return Ok(Planned::nothing(current));
-                }
-                next.revision += 1;
-                next.updated_at = clock::sortable(clock::now());
-                let mut tx = Tx::new();
-                tx.put_revision(&next, Some(current.revision))?;
-                Ok::<_, EmbedError>(Planned::new(tx, next))
-            })
-            .await
+        self.update(partner, number, |sub| {
+            let before = sub.profile.clone();
+            change.clone().apply(&mut sub.profile);
+            sub.profile != before
+        })
+        .await
     }
 
     /// Revokes every tenant token of the sub-account issued so far.
@@ -426,20 +426,28 @@ impl Embed {
         partner: PartnerId,
         number: u64,
     ) -> Result<SubAccount, EmbedError> {
+        self.update(partner, number, |sub| {
+            sub.token_version += 1;
+            true
+        })
+        .await
+    }
+
+    async fn update(
+        &self,
+        partner: PartnerId,
+        number: u64,
+        change: impl Fn(&mut SubAccount) -> bool,
+    ) -> Result<SubAccount, EmbedError> {
         self.uow
-            .apply(|| async {
-                let current = self
-                    .sub_account(partner, number)
-                    .await?
-                    .ok_or(EmbedError::UnknownSubAccount)?;
-                let mut next = current.clone();
-                next.token_version += 1;
-                next.revision += 1;
-                next.updated_at = clock::sortable(clock::now());
-                let mut tx = Tx::new();
-                tx.put_revision(&next, Some(current.revision))?;
-                Ok::<_, EmbedError>(Planned::new(tx, next))
-            })
+            .update(
+                || async {
+                    self.sub_account(partner, number)
+                        .await?
+                        .ok_or(EmbedError::UnknownSubAccount)
+                },
+                |sub| Ok(change(sub)),
+            )
             .await
     }
 

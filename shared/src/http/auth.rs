@@ -6,7 +6,7 @@
 //! | [`PartnerAuth`]   | an integrator's token in `x-rlv-partner-token` (or `Authorization: Bearer`) |
 //! | [`MarketplaceAuth`] | a marketplace's key as `Authorization: Bearer <key>`     |
 //! | [`SiteAuth`]      | a loyalty site's access token (base64 of `[loyaltyToken, siteId]`) as `Authorization: Bearer` |
-//! | [`EmbedPartner`], [`EmbedTenant`] | the embed API's ES256 tokens as `Authorization: JWT <token>` (or `Bearer`): a partner's, or a sub-account's |
+//! | [`EmbedAuth`]     | the embed API's ES256 tokens as `Authorization: JWT <token>` (or `Bearer`): a partner's, or a sub-account's |
 //! | [`AnalyticsAuth`] | an integrator's analytics key in `x-rlv-analytics-key` (never the partner token: it travels in SSO links) |
 
 use std::sync::Arc;
@@ -374,21 +374,18 @@ fn wrong_token(wanted: &str) -> ApiError {
     .with_field("Authorization")
 }
 
-/// A partner on the embed API, by its partner JWT (`hub-admin embed-token`).
+/// Which embed token a route admits: the partner's ([`Partner`]), a tenant's
+/// ([`crate::embed::SubAccount`]) or either ([`crate::embed::Caller`]).
 #[cfg(feature = "embed")]
-pub struct EmbedPartner(pub crate::partners::Partner);
+pub trait EmbedCallerKind: Sized {
+    fn admit(caller: crate::embed::Caller) -> Result<Self, ApiError>;
+}
 
 #[cfg(feature = "embed")]
-impl<S> FromRequestParts<S> for EmbedPartner
-where
-    S: Send + Sync,
-    Arc<Hub>: axum::extract::FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match embed_caller(parts, state).await? {
-            crate::embed::Caller::Partner(partner) => Ok(Self(*partner)),
+impl EmbedCallerKind for Partner {
+    fn admit(caller: crate::embed::Caller) -> Result<Self, ApiError> {
+        match caller {
+            crate::embed::Caller::Partner(partner) => Ok(*partner),
             crate::embed::Caller::Tenant(_) => {
                 Err(wrong_token("the partner token, not a sub-account's token"))
             }
@@ -396,22 +393,11 @@ where
     }
 }
 
-/// A sub-account (tenant) on the embed API, by its token
-/// (`GET /api/subaccount/{id}/token`).
 #[cfg(feature = "embed")]
-pub struct EmbedTenant(pub crate::embed::SubAccount);
-
-#[cfg(feature = "embed")]
-impl<S> FromRequestParts<S> for EmbedTenant
-where
-    S: Send + Sync,
-    Arc<Hub>: axum::extract::FromRef<S>,
-{
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match embed_caller(parts, state).await? {
-            crate::embed::Caller::Tenant(sub) => Ok(Self(*sub)),
+impl EmbedCallerKind for crate::embed::SubAccount {
+    fn admit(caller: crate::embed::Caller) -> Result<Self, ApiError> {
+        match caller {
+            crate::embed::Caller::Tenant(sub) => Ok(*sub),
             crate::embed::Caller::Partner(_) => Err(wrong_token(
                 "a sub-account's token (GET /api/subaccount/{id}/token), not the partner token",
             )),
@@ -419,20 +405,29 @@ where
     }
 }
 
-/// Either kind of embed token (routes both may read, such as the connector catalog).
 #[cfg(feature = "embed")]
-pub struct EmbedAny(pub crate::embed::Caller);
+impl EmbedCallerKind for crate::embed::Caller {
+    fn admit(caller: crate::embed::Caller) -> Result<Self, ApiError> {
+        Ok(caller)
+    }
+}
+
+/// A caller of the embed API, by its token (`Authorization: JWT <token>`), of the kind
+/// the route admits: `EmbedAuth<Partner>`, `EmbedAuth<SubAccount>` or `EmbedAuth<Caller>`.
+#[cfg(feature = "embed")]
+pub struct EmbedAuth<T>(pub T);
 
 #[cfg(feature = "embed")]
-impl<S> FromRequestParts<S> for EmbedAny
+impl<S, T> FromRequestParts<S> for EmbedAuth<T>
 where
     S: Send + Sync,
+    T: EmbedCallerKind,
     Arc<Hub>: axum::extract::FromRef<S>,
 {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        embed_caller(parts, state).await.map(Self)
+        T::admit(embed_caller(parts, state).await?).map(Self)
     }
 }
 

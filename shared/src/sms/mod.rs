@@ -113,6 +113,18 @@ impl Record for SmsSite {
     }
 }
 
+impl crate::store::Revisioned for SmsSite {
+    fn revision(&self) -> u64 {
+        self.revision
+    }
+    fn set_revision(&mut self, revision: u64) {
+        self.revision = revision;
+    }
+    fn set_updated_at(&mut self, at: String) {
+        self.updated_at = at;
+    }
+}
+
 /// National numbers of a site that did not say otherwise are read as US ones (the
 /// contract's samples are).
 pub fn default_country() -> CountryCode {
@@ -654,16 +666,10 @@ impl Sms {
         F: Fn(&mut SmsSite) -> Result<(), SmsError>,
     {
         self.uow
-            .apply(|| async {
-                let current = self.site(site_id).await?.ok_or(SmsError::UnknownSite)?;
-                let mut next = current.clone();
-                change(&mut next)?;
-                next.revision += 1;
-                next.updated_at = clock::sortable(clock::now());
-                let mut tx = Tx::new();
-                tx.put_revision(&next, Some(current.revision))?;
-                Ok::<_, SmsError>(Planned::new(tx, next))
-            })
+            .update(
+                || async { self.site(site_id).await?.ok_or(SmsError::UnknownSite) },
+                |site| change(site).map(|()| true),
+            )
             .await
     }
 

@@ -138,6 +138,14 @@ impl Tx {
     }
 }
 
+/// A record written under optimistic concurrency: it carries the `revision` a write must
+/// still find, and when it last changed.
+pub trait Revisioned: Record + Clone {
+    fn revision(&self) -> u64;
+    fn set_revision(&mut self, revision: u64);
+    fn set_updated_at(&mut self, at: String);
+}
+
 /// A planned change and what the caller answers once it committed.
 pub struct Planned<T> {
     pub tx: Tx,
@@ -250,6 +258,33 @@ impl UnitOfWork {
             Err(CommitError::Replan | CommitError::LedgerTaken) => Ok(None),
             Err(CommitError::Failed(e)) => Err(e),
         }
+    }
+
+    /// Changes one record: `read` it fresh, `change` it (`false`: nothing to change, the
+    /// record is answered as read), and write it as the next revision on the condition
+    /// that the stored one is still the one read; a lost race reads again.
+    pub async fn update<R, E, Read, Fut, Change>(&self, read: Read, change: Change) -> Result<R, E>
+    where
+        R: Revisioned,
+        E: From<TxError>,
+        Read: Fn() -> Fut,
+        Fut: Future<Output = Result<R, E>>,
+        Change: Fn(&mut R) -> Result<bool, E>,
+    {
+        self.apply(|| async {
+            let current = read().await?;
+            let mut next = current.clone();
+            if !change(&mut next)? {
+                return Ok(Planned::nothing(current));
+            }
+            next.set_revision(current.revision() + 1);
+            next.set_updated_at(clock::sortable(clock::now()));
+            let mut tx = Tx::new();
+            tx.put_revision(&next, Some(current.revision()))
+                .map_err(TxError::from)?;
+            Ok(Planned::new(tx, next))
+        })
+        .await
     }
 
     /// Plans and commits the change an inbound message causes, recorded in the ledger
