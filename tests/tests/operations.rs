@@ -251,3 +251,45 @@ fn every_function_is_under_the_errors_and_throttles_alarms() {
         assert_eq!(covered, functions, "{metric}");
     }
 }
+
+#[test]
+fn the_embed_api_decides_cors_itself_and_every_embed_route_has_a_preflight() {
+    // A CorsConfiguration on the HttpApi would make API Gateway answer preflights itself
+    // (for any origin it lists) and drop the function's headers.
+    let template = template();
+    let (_, api) = template
+        .resources_of_type("AWS::Serverless::HttpApi")
+        .find(|(id, _)| *id == "HubHttpApi")
+        .unwrap();
+    assert!(api.get("CorsConfiguration").is_none());
+    let mut paths: BTreeSet<String> = BTreeSet::new();
+    let mut preflights: BTreeSet<String> = BTreeSet::new();
+    for (function, _, kind, props) in function_events(&template) {
+        if function != "EmbedApiFunction" || kind != "HttpApi" {
+            continue;
+        }
+        let path = props["Path"].as_str().unwrap().to_owned();
+        if props["Method"].as_str() == Some("OPTIONS") {
+            preflights.insert(path);
+        } else if path != "/api/oauth/callback" {
+            paths.insert(path);
+        }
+    }
+    assert!(paths.len() >= 9, "{paths:?}");
+    assert_eq!(paths, preflights, "every embed path answers preflights");
+    // The signing key is asymmetric P-256, and only the embed API may sign with it.
+    let (_, key) = template
+        .resources_of_type("AWS::KMS::Key")
+        .find(|(id, _)| *id == "EmbedSigningKey")
+        .unwrap();
+    assert_eq!(key["KeySpec"].as_str(), Some("ECC_NIST_P256"));
+    assert_eq!(key["KeyUsage"].as_str(), Some("SIGN_VERIFY"));
+    for (id, props) in template.resources_of_type("AWS::Serverless::Function") {
+        let policies = format!("{:?}", props["Policies"]);
+        assert_eq!(
+            policies.contains("kms:Sign"),
+            id == "EmbedApiFunction",
+            "{id} and kms:Sign"
+        );
+    }
+}

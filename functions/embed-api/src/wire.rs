@@ -31,7 +31,7 @@ pub fn object(body: &Value) -> Result<&Map<String, Value>, ApiError> {
 /// The external id of a body, if it has one.
 pub fn external_id(body: &Map<String, Value>) -> Result<Option<ExternalId>, ApiError> {
     match body.get("external_id") {
-        None | Some(Value::Null) => Ok(None),
+        None => Ok(None),
         Some(Value::String(s)) => ExternalId::parse(s)
             .map(Some)
             .map_err(|e| ApiError::invalid_field("external_id", e)),

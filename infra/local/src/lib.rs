@@ -435,13 +435,21 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         for schedule in &def.schedules {
             let invoke = invoke.clone().ok_or_else(|| missing("schedules"))?;
             let name = format!("{}.{}", def.logical_id, schedule.name);
+            // A parameter's expression (`!Ref SmsSendSchedule`) as the deployment sets it.
+            let expression = schedule.resolved_expression(&lookup).ok_or_else(|| {
+                StandInError::Template(format!("{name}: the schedule expression does not resolve"))
+            })?;
+            // Checked whether or not the timers run (the tests run none): a schedule the
+            // stand-in cannot time is an error at start, not when `hub-local` is run.
+            schedules::Timer::parse(&expression)
+                .map_err(|e| StandInError::Template(format!("{name}: {e}")))?;
             served.push(format!(
                 "every  {} -> {}  (fire now: POST {}/_local/schedules/{})",
-                schedule.expression, def.binary, base_url, name
+                expression, def.binary, base_url, name
             ));
             local_schedules.push(schedules::LocalSchedule {
                 name,
-                expression: schedule.expression.clone(),
+                expression,
                 invoke,
                 on_failure: on_failure.clone(),
             });

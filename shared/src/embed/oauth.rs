@@ -295,7 +295,7 @@ mod tests {
         let known = URL_SAFE_NO_PAD.encode(Sha256::digest(
             b"dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
         ));
-        assert_eq!(known, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGGSGtiN9M");
+        assert_eq!(known, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
         assert_eq!(
             challenge,
             URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))

@@ -42,10 +42,22 @@ pub struct EventRule {
 }
 
 /// A schedule that invokes a function.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Schedule {
     pub name: String,
-    pub expression: String,
+    /// `ScheduleExpression` as written (a parameter's `!Ref` included): resolve it with
+    /// [`Schedule::resolved_expression`].
+    pub expression_source: Value,
+}
+
+impl Schedule {
+    /// The expression, `!Ref`s to parameters resolved.
+    pub fn resolved_expression(
+        &self,
+        lookup: &dyn Fn(&str, Option<&str>) -> Option<String>,
+    ) -> Option<String> {
+        resolve(&self.expression_source, lookup)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -231,14 +243,19 @@ impl Template {
                             .cloned(),
                     }),
                     Some("Schedule") | Some("ScheduleV2") => {
-                        let expression = field("ScheduleExpression")
-                            .or_else(|| field("Schedule"))
+                        let expression_source = p
+                            .get("ScheduleExpression")
+                            .or_else(|| p.get("Schedule"))
+                            .cloned()
                             .ok_or_else(|| {
                                 TemplateError::Invalid(format!(
                                     "{id}.{name} has no schedule expression"
                                 ))
                             })?;
-                        def.schedules.push(Schedule { name, expression })
+                        def.schedules.push(Schedule {
+                            name,
+                            expression_source,
+                        })
                     }
                     other => {
                         return Err(TemplateError::Invalid(format!(
@@ -438,7 +455,10 @@ Resources:
             f.rules[0].pattern,
             serde_json::json!({"source": ["partner-hub"]})
         );
-        assert_eq!(f.schedules[0].expression, "rate(1 minute)");
+        assert_eq!(
+            f.schedules[0].resolved_expression(&|_, _| None).as_deref(),
+            Some("rate(1 minute)")
+        );
         assert_eq!(
             template.resources_of_type("AWS::DynamoDB::Table").count(),
             1
