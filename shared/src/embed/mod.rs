@@ -600,10 +600,10 @@ impl Embed {
     /// Registers a browser origin for the partner (`hub-admin embed-origin`).
     pub async fn add_origin(&self, partner: PartnerId, origin: &str) -> Result<String, EmbedError> {
         let origin = parse_origin(origin).map_err(|e| EmbedError::invalid("origin", e))?;
-        if let Some(owner) = self.origin_owner(&origin).await? {
-            if owner != partner {
-                return Err(EmbedError::OriginTaken(origin));
-            }
+        if let Some(owner) = self.origin_owner(&origin).await?
+            && owner != partner
+        {
+            return Err(EmbedError::OriginTaken(origin));
         }
         let mut record = self.partner(partner).await?;
         if !record.embed_origins.contains(&origin) {
