@@ -149,6 +149,11 @@ impl Accounts {
         self.uow.table()
     }
 
+    /// The sealer of the hub's secrets (KMS).
+    pub fn sealer(&self) -> &SecretSealer {
+        &self.sealer
+    }
+
     pub async fn get(&self, id: AccountId) -> Result<Option<Account>, AccountError> {
         Ok(self.table().get(&keys::account(id)).await?)
     }

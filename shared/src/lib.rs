@@ -24,6 +24,8 @@ pub mod marketplace;
 pub mod metrics;
 #[cfg(feature = "outbound")]
 pub mod outbound;
+#[cfg(feature = "outbound")]
+pub mod partner_webhooks;
 pub mod partners;
 pub mod plans;
 pub mod runtime;

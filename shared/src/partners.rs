@@ -116,6 +116,18 @@ pub struct Partner {
     /// partner's tokens: its responses carry CORS headers for them only.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub embed_origins: Vec<String>,
+    /// Where the hub sends the partner's webhooks (signed-payload contract §5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<PartnerWebhook>,
+}
+
+/// A partner's webhook endpoint: the base URL of its service (the contract's paths are
+/// appended) and the Standard Webhooks signing secret, sealed with KMS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerWebhook {
+    pub base_url: String,
+    pub secret_sealed: String,
+    pub updated_at: String,
 }
 
 /// The partner's side of EventBridge, as kept on its record.
@@ -186,6 +198,7 @@ impl Partners {
             analytics_key_hash: None,
             embed_token_version: 0,
             embed_origins: Vec::new(),
+            webhook: None,
         };
         self.table().put_new(&partner).await?;
         Ok(Registration {
@@ -218,6 +231,7 @@ impl Partners {
             analytics_key_hash: None,
             embed_token_version: 0,
             embed_origins: Vec::new(),
+            webhook: None,
         };
         self.table().put_new(&partner).await?;
         Ok(Registration {

@@ -34,7 +34,8 @@ async fn a_failing_then_recovering_partner_gets_the_message_once_it_recovers() {
     request
         .headers
         .push(("webhook-id".into(), "msg_fixed".into()));
-    let delivery = Delivery::new("webhook.usage_records", None, &request);
+    // Not a partner webhook of a shop (those are signed: see the last test).
+    let delivery = Delivery::new("webhook.raw", None, &request);
     queue.enqueue(&delivery).await.unwrap();
 
     // 1st attempt, by the template's schedule in the stand-in: 503, retried.
@@ -166,4 +167,134 @@ async fn refusals_and_rejections_are_not_retried_and_timeouts_are() {
         "{result:?}"
     );
     hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn partners_webhooks_carry_the_shop_secret_key_and_a_verifiable_signature_on_every_attempt() {
+    use hub_tests::{PARTNER_A_KEY, PARTNER_A_PUB, shop_claims};
+    let hub = TestHub::start("outbound-signed").await;
+    let partner = hub
+        .register("Partner A", PARTNER_A_PUB, PARTNER_A_KEY)
+        .await;
+    let (status, shop) = hub
+        .provision(&partner, &shop_claims("signed-hooks.example.com"))
+        .await;
+    assert_eq!(status, 201, "{shop}");
+    let secret_key = shop["domain"]["secretKey"].as_str().unwrap().to_owned();
+    let stand_in = &hub.stand_in.hub;
+    let signing_secret = shared::partner_webhooks::set_endpoint(
+        &stand_in.table,
+        stand_in.accounts.sealer(),
+        partner.id,
+        "https://partner.example.com/",
+    )
+    .await
+    .unwrap();
+    // Refused: not https, or a private address.
+    for bad in [
+        "http://partner.example.com",
+        "https://127.0.0.1",
+        "https://partner.example.com/?x=1",
+    ] {
+        assert!(
+            shared::partner_webhooks::set_endpoint(
+                &stand_in.table,
+                stand_in.accounts.sealer(),
+                partner.id,
+                bad
+            )
+            .await
+            .is_err(),
+            "{bad}"
+        );
+    }
+    let record = stand_in.partners.get(partner.id).await.unwrap().unwrap();
+    let account = shared::domain::AccountId::for_shop(
+        &shared::domain::ShopDomain::parse("signed-hooks.example.com").unwrap(),
+    );
+    let body = json!({"usageRecords": [{"day": "2026-11-22", "type": "pageViews", "unitPrice": "0.001",
+        "amount": "1200", "billableAmount": "200", "totalPrice": "0.2",
+        "reference": "Growth: page views over 1000", "preaggregated": false}]});
+    let delivery = shared::partner_webhooks::delivery(
+        &record,
+        account,
+        shared::partner_webhooks::USAGE_RECORDS,
+        shared::partner_webhooks::USAGE_RECORDS_PATH,
+        &body,
+    )
+    .expect("the partner has an endpoint");
+    let queue = deliveries(&hub, Duration::from_secs(10)).with_signer(
+        shared::partner_webhooks::WebhookSigner::new(
+            stand_in.table.clone(),
+            stand_in.accounts.clone(),
+        ),
+    );
+    queue.enqueue(&delivery).await.unwrap();
+    hub.script_outbound(json!({"host": "partner.example.com", "status": 500}))
+        .await;
+
+    // By the template's schedule (the function's own signer): 500, retried; then delivered.
+    let fired = hub
+        .fire_schedule("OutboundDeliveriesFunction.Deliver")
+        .await;
+    assert_eq!(fired["result"]["retrying"], 1, "{fired}");
+    let later = time::OffsetDateTime::now_utc() + Duration::from_secs(60);
+    let report = outbound_deliveries::handle_at(&queue, later).await.unwrap();
+    assert_eq!(report.delivered, 1, "{report:?}");
+
+    let received = hub.outbound_calls("partner.example.com").await;
+    assert_eq!(received.len(), 2, "{received:?}");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    for call in &received {
+        assert_eq!(
+            call["url"],
+            format!(
+                "https://partner.example.com{}",
+                shared::partner_webhooks::USAGE_RECORDS_PATH
+            )
+        );
+        assert_eq!(
+            call["headers"]["authorization"],
+            format!("Bearer {secret_key}")
+        );
+        assert_eq!(call["headers"]["webhook-id"], delivery.id.as_str());
+        let body = call["body"].as_str().unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(body).unwrap(),
+            body_json(&delivery)
+        );
+        // Verifiable as Standard Webhooks with the partner's signing secret.
+        shared::webhooks::verify(
+            &signing_secret,
+            call["headers"]["webhook-id"].as_str(),
+            call["headers"]["webhook-timestamp"].as_str(),
+            call["headers"]["webhook-signature"].as_str(),
+            body.as_bytes(),
+            now,
+        )
+        .unwrap();
+        // ... and by no other secret.
+        assert!(
+            shared::webhooks::verify(
+                &shared::webhooks::new_secret(),
+                call["headers"]["webhook-id"].as_str(),
+                call["headers"]["webhook-timestamp"].as_str(),
+                call["headers"]["webhook-signature"].as_str(),
+                body.as_bytes(),
+                now,
+            )
+            .is_err()
+        );
+    }
+    // The stored delivery keeps no secret.
+    let stored = format!("{:?}", queue.get(&delivery.id).await.unwrap().unwrap());
+    assert!(
+        !stored.contains(&secret_key) && !stored.contains("webhook-signature"),
+        "{stored}"
+    );
+    hub.stop().await;
+}
+
+fn body_json(delivery: &Delivery) -> Value {
+    serde_json::from_str(&delivery.body).unwrap()
 }

@@ -24,10 +24,11 @@ pub fn function() -> Function {
 /// The outbound client and the queue, built once when the function starts.
 fn init(hub: &Hub) -> Result<Deliveries, String> {
     let config = OutboundConfig::from_config(&hub.config)?;
-    Ok(Deliveries::new(
-        hub.uow.clone(),
-        OutboundClient::new(config)?,
-    ))
+    Ok(
+        Deliveries::new(hub.uow.clone(), OutboundClient::new(config)?).with_signer(
+            shared::partner_webhooks::WebhookSigner::new(hub.table.clone(), hub.accounts.clone()),
+        ),
+    )
 }
 
 pub async fn handle(

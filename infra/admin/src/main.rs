@@ -113,6 +113,15 @@ enum Command {
     /// SMS jobs parked for an operator (unknown outcome, gateway refusal or down), oldest
     /// first, with the reason.
     SmsParked,
+    /// Registers the partner's webhook base URL (usage records go to
+    /// `<url>/releva/webhooks/usageRecords`) with a new Standard Webhooks signing secret,
+    /// printed once; registering again replaces both.
+    SetWebhook {
+        #[arg(long)]
+        partner: String,
+        #[arg(long)]
+        url: String,
+    },
     /// Issues the partner's embed API token (a non-expiring ES256 JWT, sent as
     /// `Authorization: JWT <token>`); prints it. Needs EMBED_SIGNING_KEY_IDS.
     EmbedToken {
@@ -480,6 +489,16 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
             serde_json::to_value(shared::sms::ActivationView::of(&site))?
         }
         Command::SmsParked => serde_json::to_value(hub.sms.parked().await?)?,
+        Command::SetWebhook { partner, url } => {
+            let secret = shared::partner_webhooks::set_endpoint(
+                &hub.table,
+                hub.accounts.sealer(),
+                PartnerId::parse(&partner)?,
+                &url,
+            )
+            .await?;
+            json!({"partnerId": partner, "url": url, "signingSecret": secret})
+        }
         Command::EmbedToken { partner } => {
             let token = hub
                 .embed

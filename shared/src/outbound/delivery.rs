@@ -191,11 +191,32 @@ pub async fn failed_deliveries(table: &Table) -> Result<Vec<Delivery>, DeliveryE
 pub struct Deliveries {
     uow: UnitOfWork,
     client: OutboundClient,
+    /// Adds partners' webhooks' secret headers to each attempt.
+    signer: Option<crate::partner_webhooks::WebhookSigner>,
 }
 
 impl Deliveries {
     pub fn new(uow: UnitOfWork, client: OutboundClient) -> Self {
-        Self { uow, client }
+        Self {
+            uow,
+            client,
+            signer: None,
+        }
+    }
+
+    /// Signs partners' webhooks (bearer shop secret key, Standard Webhooks headers).
+    pub fn with_signer(mut self, signer: crate::partner_webhooks::WebhookSigner) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// One attempt: the stored request, with the attempt's secret headers.
+    async fn attempt(&self, delivery: &Delivery) -> Result<super::OutboundResponse, OutboundError> {
+        let mut request = delivery.request();
+        if let Some(signer) = &self.signer {
+            request.secret_headers = signer.headers(delivery).await?;
+        }
+        self.client.send(request).await
     }
 
     /// Writes a delivery on its own (callers with a change put it in their `Tx`).
@@ -230,7 +251,7 @@ impl Deliveries {
             ..DeliveryReport::default()
         };
         for delivery in due {
-            let result = self.client.send(delivery.request()).await;
+            let result = self.attempt(&delivery).await;
             let next = delivery.after_attempt(&result, now);
             // Recorded only if nobody else attempted it meanwhile (at least once).
             let recorded = self
