@@ -247,7 +247,7 @@ impl Embed {
         let mut tx = Tx::new();
         let oauth_url = match (&server.auth, &server.oauth2) {
             (AuthKind::Oauth2, Some(settings)) => {
-                let (client_id, _) = oauth::client(self.table(), self.sealer(), server.id).await?;
+                let client_id = oauth::client_id(self.table(), server.id).await?;
                 let redirect_uri = self.oauth_redirect_uri()?;
                 let (state, challenge, flow) =
                     oauth::new_flow(sub.account_id, sub.partner_id, id, server.id, &redirect_uri);

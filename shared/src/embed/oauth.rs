@@ -99,6 +99,15 @@ pub async fn set_client(
     Ok(())
 }
 
+/// The connector's client id (the authorize URL needs no secret: nothing to open).
+pub async fn client_id(table: &Table, servertype: u64) -> Result<String, EmbedError> {
+    let client: OAuthClient = table
+        .get(&keys::oauth_client(servertype))
+        .await?
+        .ok_or(EmbedError::NoOAuthClient(servertype))?;
+    Ok(client.client_id)
+}
+
 /// The connector's client id and secret, opened.
 pub async fn client(
     table: &Table,

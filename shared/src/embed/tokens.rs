@@ -245,35 +245,6 @@ impl EmbedKeys {
         let point = p256::EncodedPoint::from(key);
         Ok(DecodingKey::from_ec_der(point.as_bytes()))
     }
-
-    /// The public keys as a JWK set (`kid`, `x`, `y`), for anyone who checks tokens.
-    pub async fn jwks(&self) -> Result<serde_json::Value, TokenError> {
-        let mut keys = Vec::new();
-        for id in &self.key_ids {
-            let out = self
-                .kms
-                .get_public_key()
-                .key_id(id)
-                .send()
-                .await
-                .map_err(|e| {
-                    TokenError::Kms(aws_sdk_kms::error::DisplayErrorContext(e).to_string())
-                })?;
-            let der = out
-                .public_key
-                .ok_or_else(|| TokenError::Kms("no key".into()))?;
-            let key = p256::PublicKey::from_public_key_der(der.as_ref())
-                .map_err(|e| TokenError::Kms(e.to_string()))?;
-            let point = p256::EncodedPoint::from(key);
-            let (x, y) = (point.x(), point.y());
-            keys.push(serde_json::json!({
-                "kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": kid_of(id),
-                "x": x.map(|x| URL_SAFE_NO_PAD.encode(x)),
-                "y": y.map(|y| URL_SAFE_NO_PAD.encode(y)),
-            }));
-        }
-        Ok(serde_json::json!({ "keys": keys }))
-    }
 }
 
 /// KMS answers ECDSA signatures in DER (`SEQUENCE { r, s }`); JWS wants `r ‖ s`, 32
