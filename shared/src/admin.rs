@@ -77,6 +77,21 @@ impl Record for AdminUser {
     }
 }
 
+/// A user's access to a shop, in the shop's partition: the shop's `seats` are counted
+/// from these (one `Query`), and they go with the shop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seat {
+    pub account_id: AccountId,
+    pub user_id: Uuid,
+    pub granted_at: String,
+}
+
+impl Record for Seat {
+    fn keys(&self) -> Keys {
+        keys::seat(self.account_id, self.user_id)
+    }
+}
+
 /// A used SSO link (by the hash of its payload), kept until it would have expired.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct UsedLink {
@@ -182,6 +197,11 @@ impl Admin {
                 let existing: Option<AdminUser> =
                     self.uow.table().get(&keys::admin_user(id)).await?;
                 let mut tx = Tx::new();
+                let seat = Seat {
+                    account_id: request.shop,
+                    user_id: id,
+                    granted_at: clock::sortable(now),
+                };
                 tx.put_new(&UsedLink {
                     link_hash: link_hash.clone(),
                     used_at: clock::sortable(now),
@@ -191,7 +211,7 @@ impl Admin {
                     Some(mut user) => {
                         if !user.shops.contains(&request.shop) {
                             user.shops.push(request.shop);
-                            tx.put(&user)?;
+                            tx.put(&user)?.put(&seat)?;
                         }
                         (user, None)
                     }
@@ -206,7 +226,7 @@ impl Admin {
                             created_at: clock::sortable(now),
                             password_hash: None,
                         };
-                        tx.put_new(&user)?;
+                        tx.put_new(&user)?.put(&seat)?;
                         tx.put_new(&ConfirmToken {
                             token_hash: token_hash(&confirm),
                             user_id: id,

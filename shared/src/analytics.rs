@@ -178,7 +178,7 @@ fn day_keys(account: AccountId, day: &str) -> Keys {
     keys::analytics_day(account, day)
 }
 
-fn day_string(date: Date) -> String {
+pub fn day_string(date: Date) -> String {
     format!(
         "{:04}-{:02}-{:02}",
         date.year(),

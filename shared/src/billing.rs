@@ -97,6 +97,10 @@ pub struct Selection {
     /// The plans as confirmed (each at its version then).
     pub plans: Vec<Plan>,
     pub period: BillingPeriod,
+    /// The period before `period`, once one ended: the usage job still meters its last
+    /// day after the next period started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_period: Option<BillingPeriod>,
     /// The confirmation's claims in canonical form (time claims left out): the same
     /// claims again change nothing.
     pub claims_hash: String,
@@ -220,6 +224,7 @@ impl Billing {
                     partner_id: partner,
                     plans: plans.clone(),
                     period: period.clone(),
+                    previous_period: None,
                     claims_hash: confirmation.claims_hash.clone(),
                     confirmed_at: clock::sortable(clock::now()),
                     revision,
@@ -272,7 +277,7 @@ impl Billing {
                     let Some(period) = next.period.next() else {
                         break;
                     };
-                    next.period = period;
+                    next.previous_period = Some(std::mem::replace(&mut next.period, period));
                     started += 1;
                     tx.event(
                         HubEvent::new(EventPayload::BillingPeriodStarted(next.period.snapshot()))

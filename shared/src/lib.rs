@@ -40,6 +40,7 @@ pub mod throttle;
 pub mod timeline;
 #[cfg(test)]
 mod trust_roots;
+pub mod usage;
 pub mod webhooks;
 
 pub use config::Config;

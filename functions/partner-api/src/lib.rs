@@ -18,18 +18,20 @@ use shared::{
     plans::ContractPlan,
     runtime::Function,
     signed_payload::claims_into,
+    usage,
 };
 
 pub use shared::http::auth::PARTNER_TOKEN_HEADER;
 pub use wire::{
     ConfirmClaims, ConfirmResponse, DomainResponse, ProvisionClaims, RunningClaims, ShopClaims,
-    ShopState, SignedBody,
+    ShopState, SignedBody, StatementClaims, StatementResponse,
 };
 
 pub const NAME: &str = "partner-api";
 pub const DOMAINS_PATH: &str = "/api/v0/partners/domains";
 pub const PLANS_PATH: &str = "/api/v0/partners/subscriptions";
 pub const CONFIRM_PATH: &str = "/api/v0/partners/domains/subscriptions/confirm";
+pub const STATEMENT_PATH: &str = "/api/v0/partners/domains/statement";
 
 pub fn function() -> Function {
     Function::http(NAME, router)
@@ -41,7 +43,8 @@ pub fn router(hub: Arc<Hub>) -> Router {
         Router::new()
             .route(DOMAINS_PATH, post(provision_domain).put(set_running))
             .route(PLANS_PATH, post(list_plans))
-            .route(CONFIRM_PATH, post(confirm_plans)),
+            .route(CONFIRM_PATH, post(confirm_plans))
+            .route(STATEMENT_PATH, post(statement)),
     )
     .with_state(hub)
 }
@@ -97,6 +100,38 @@ async fn confirm_plans(
         .confirm(partner.id, shop.id, confirmation)
         .await?;
     ConfirmResponse::of(&selection).map(Json).map_err(internal)
+}
+
+/// `POST /api/v0/partners/domains/statement`: a billing period's statement from the
+/// usage records sent for it, by the contract's invoice rule (§5.1).
+async fn statement(
+    State(hub): State<Arc<Hub>>,
+    PartnerAuth(partner): PartnerAuth,
+    body: Result<AnyJson<SignedBody>, ApiError>,
+) -> Result<Json<StatementResponse>, ApiError> {
+    let claims: StatementClaims = signed(&hub, &partner, body).await?;
+    let domain = claims.shop()?;
+    let shop = hub.accounts.shop_of(partner.id, &domain).await?;
+    let selection = hub.billing.selection(shop.id).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "no_confirmed_plans",
+            "the shop has no confirmed subscriptions (step 3) and so no billing period",
+        )
+    })?;
+    let period = claims.period(&selection.period)?;
+    let (first, last) = usage::period_days(&period);
+    let records = usage::records_between(&hub.table, shop.id, first, last)
+        .await
+        .map_err(internal)?;
+    let cap = |p: &Option<shared::domain::Price>| p.as_ref().map(|p| p.amount());
+    let statement = usage::statement(
+        &records,
+        period.trial_ends_at,
+        cap(&period.fixed_price_cap_usd),
+        cap(&period.dynamic_price_cap_usd),
+    );
+    Ok(Json(StatementResponse::of(&domain, &period, &statement)))
 }
 
 /// `PUT /api/v0/partners/domains`: pause (`running: false`) or resume a shop.

@@ -6,13 +6,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use shared::{
     accounts::{Account, Page, PausedInterval, ProvisionedShop, ShopProfile},
-    billing::{Confirmation, MAX_TRIAL_DAYS, Selection},
+    billing::{BillingPeriod, Confirmation, MAX_TRIAL_DAYS, Selection},
     clock,
     domain::{
         CurrencyCode, Email, Locale, ParseError, Platform, Price, ShopDomain, ShopName, TzOffset,
     },
     http::ApiError,
     plans::ContractPlan,
+    usage::Statement,
 };
 
 /// The request body: `{"payload": "<JWT>"}`.
@@ -356,5 +357,143 @@ impl DomainResponse {
                 created_at: account.created_at,
             },
         })
+    }
+}
+
+/// The statement call's claims: `{shop, period?: {start, end}}`; without a period, the
+/// shop's current billing period.
+#[derive(Debug, Default, Deserialize, Serialize)]
+pub struct StatementClaims {
+    pub shop: Option<serde_json::Value>,
+    pub period: Option<serde_json::Value>,
+}
+
+/// The longest period a statement covers.
+const MAX_STATEMENT_DAYS: i64 = 400;
+
+impl StatementClaims {
+    pub fn shop(&self) -> Result<ShopDomain, ApiError> {
+        field("shop", &self.shop, ShopDomain::parse)
+    }
+
+    /// The period asked for, or `current` when none is.
+    pub fn period(&self, current: &BillingPeriod) -> Result<BillingPeriod, ApiError> {
+        let object = match &self.period {
+            None | Some(serde_json::Value::Null) => return Ok(current.clone()),
+            Some(serde_json::Value::Object(object)) => object,
+            Some(_) => {
+                return Err(ApiError::invalid_field(
+                    "period",
+                    ParseError::new("must be an object {start, end} of ISO-8601 date-times"),
+                ));
+            }
+        };
+        let date = |name: &str| {
+            field(&format!("period.{name}"), &object.get(name).cloned(), |s| {
+                clock::parse_iso8601(s.trim()).ok_or_else(|| {
+                    ParseError::new(
+                        "must be an ISO-8601 date-time (or date) in the years 0001-9999",
+                    )
+                })
+            })
+        };
+        let (start, end) = (date("start")?, date("end")?);
+        if end <= start || (end - start).whole_days() > MAX_STATEMENT_DAYS {
+            return Err(ApiError::invalid_field(
+                "period.end",
+                ParseError::new(format!(
+                    "must be after period.start, at most {MAX_STATEMENT_DAYS} days later"
+                )),
+            ));
+        }
+        Ok(BillingPeriod {
+            start,
+            end,
+            ..current.clone()
+        })
+    }
+}
+
+/// A period's statement by the contract's invoice rule (§5.1).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatementResponse {
+    pub shop: String,
+    pub billing_period: StatementPeriod,
+    pub line_items: Vec<StatementLineItem>,
+    #[serde(rename = "fixedPriceTotalUSD")]
+    pub fixed_price_total_usd: String,
+    #[serde(rename = "dynamicPriceTotalUSD")]
+    pub dynamic_price_total_usd: String,
+    #[serde(rename = "fixedPriceCapUSD", skip_serializing_if = "Option::is_none")]
+    pub fixed_price_cap_usd: Option<String>,
+    #[serde(rename = "dynamicPriceCapUSD", skip_serializing_if = "Option::is_none")]
+    pub dynamic_price_cap_usd: Option<String>,
+    pub fixed_price_capped: bool,
+    pub dynamic_price_capped: bool,
+    #[serde(rename = "totalUSD")]
+    pub total_usd: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatementPeriod {
+    pub start: String,
+    pub end: String,
+    pub trial_ends_at: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatementLineItem {
+    pub reference: String,
+    #[serde(rename = "type")]
+    pub usage_type: String,
+    pub preaggregated: bool,
+    pub unit_price: String,
+    pub amount: String,
+    pub billable_amount: String,
+    pub total_price: String,
+    /// How many usage records the line counts.
+    pub records: usize,
+}
+
+impl StatementResponse {
+    pub fn of(shop: &ShopDomain, period: &BillingPeriod, statement: &Statement) -> Self {
+        Self {
+            shop: shop.as_str().to_owned(),
+            billing_period: StatementPeriod {
+                start: clock::rfc3339_millis(period.start),
+                end: clock::rfc3339_millis(period.end),
+                trial_ends_at: clock::rfc3339_millis(period.trial_ends_at),
+            },
+            line_items: statement
+                .lines
+                .iter()
+                .map(|l| StatementLineItem {
+                    reference: l.reference.clone(),
+                    usage_type: l.usage_type.clone(),
+                    preaggregated: l.preaggregated,
+                    unit_price: l.unit_price.to_string(),
+                    amount: l.amount.to_string(),
+                    billable_amount: l.billable_amount.to_string(),
+                    total_price: l.total_price.to_string(),
+                    records: l.records,
+                })
+                .collect(),
+            fixed_price_total_usd: statement.fixed_total.to_string(),
+            dynamic_price_total_usd: statement.dynamic_total.to_string(),
+            fixed_price_cap_usd: period
+                .fixed_price_cap_usd
+                .as_ref()
+                .map(|p| p.as_str().to_owned()),
+            dynamic_price_cap_usd: period
+                .dynamic_price_cap_usd
+                .as_ref()
+                .map(|p| p.as_str().to_owned()),
+            fixed_price_capped: statement.fixed_capped,
+            dynamic_price_capped: statement.dynamic_capped,
+            total_usd: statement.total.to_string(),
+        }
     }
 }

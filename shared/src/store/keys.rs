@@ -24,6 +24,8 @@
 //! | failed deliveries (for operators)         | GSI1 `GSI1PK=DELIVERIES#FAILED`, `GSI1SK=<at>#<id>`          |
 //! | a shop's plan selection (due: period end) | `PK=ACCOUNT#<id>`, `SK=SELECTION`, due `BILLING_PERIOD`      |
 //! | a shop's replaced selections              | `PK=ACCOUNT#<id>`, `SK=PAST_SELECTION#<confirmed at>`     |
+//! | a shop's metered day (usage records)      | `PK=ACCOUNT#<id>`, `SK=USAGE_DAY#<yyyy-mm-dd>`               |
+//! | a user with access to a shop (seats)      | `PK=ACCOUNT#<id>`, `SK=SEAT#<user uuid>`                     |
 //! | an admin user (partner + email)           | `PK=ADMIN_USER#<uuid v5>`, `SK=ADMIN_USER`                   |
 //! | a used SSO link / a session / a confirmation | `PK=SSO_LINK#<hash>` / `ADMIN_SESSION#<hash>` / `ADMIN_CONFIRM#<hash>`, TTL |
 //! | the plan catalog (current versions)       | `PK=PLANS`, `SK=PLAN#<id>`                                   |
@@ -193,6 +195,23 @@ pub fn selection_history(account: AccountId, confirmed_at: &str) -> Keys {
         account_partition(account),
         format!("PAST_SELECTION#{confirmed_at}"),
     )
+}
+
+pub const USAGE_DAY_PREFIX: &str = "USAGE_DAY#";
+
+/// A shop's metered day: its usage records (see `usage`).
+pub fn usage_day(account: AccountId, day: &str) -> Keys {
+    Keys::new(
+        account_partition(account),
+        format!("{USAGE_DAY_PREFIX}{day}"),
+    )
+}
+
+pub const SEAT_PREFIX: &str = "SEAT#";
+
+/// A user with access to a shop (its `seats`).
+pub fn seat(account: AccountId, user: uuid::Uuid) -> Keys {
+    Keys::new(account_partition(account), format!("{SEAT_PREFIX}{user}"))
 }
 
 /// An admin user (one per partner and email; see `admin`).
@@ -414,6 +433,13 @@ pub const FAMILIES: &[KeyFamily] = &[
         Cleanup::AccountPartition,
     ),
     family(
+        "metered day",
+        "ACCOUNT#",
+        USAGE_DAY_PREFIX,
+        Cleanup::AccountPartition,
+    ),
+    family("seat", "ACCOUNT#", SEAT_PREFIX, Cleanup::AccountPartition),
+    family(
         "timeline",
         "ACCOUNT#",
         TIMELINE_PREFIX,
@@ -560,6 +586,8 @@ mod tests {
             admin_session("h"),
             admin_confirm("h"),
             selection(account),
+            usage_day(account, "2026-01-01"),
+            seat(account, uuid::Uuid::nil()),
             selection_history(account, "2026-01-01T00:00:00.000000Z"),
             plan_version(1, 2),
             account_keys_sample(account),

@@ -161,6 +161,8 @@ pub struct Query {
     partition: (&'static str, String),
     sort: Option<SortCondition>,
     limit: Option<i32>,
+    /// Only these attributes (large items read for a few fields).
+    projection: Option<&'static [&'static str]>,
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +170,7 @@ enum SortCondition {
     BeginsWith(&'static str, String),
     AtMost(&'static str, String),
     After(&'static str, String),
+    Between(&'static str, String, String),
 }
 
 impl Query {
@@ -177,6 +180,7 @@ impl Query {
             partition: ("PK", pk.into()),
             sort: None,
             limit: None,
+            projection: None,
         }
     }
 
@@ -186,6 +190,7 @@ impl Query {
             partition: ("GSI1PK", pk.into()),
             sort: None,
             limit: None,
+            projection: None,
         }
     }
 
@@ -196,6 +201,7 @@ impl Query {
             partition: ("DuePK", kind.as_str().to_owned()),
             sort: Some(SortCondition::AtMost("DueAt", until.into())),
             limit: None,
+            projection: None,
         }
     }
 
@@ -206,6 +212,7 @@ impl Query {
             partition: ("DuePK", kind.shard(shard)),
             sort: Some(SortCondition::AtMost("DueAt", until.into())),
             limit: None,
+            projection: None,
         }
     }
 
@@ -228,6 +235,23 @@ impl Query {
             "SK"
         };
         self.sort = Some(SortCondition::After(attr, value.into()));
+        self
+    }
+
+    /// Only sort keys from `low` to `high`, both included (a range of days).
+    pub fn sort_between(mut self, low: impl Into<String>, high: impl Into<String>) -> Self {
+        let attr = if self.index == Some(GSI1) {
+            "GSI1SK"
+        } else {
+            "SK"
+        };
+        self.sort = Some(SortCondition::Between(attr, low.into(), high.into()));
+        self
+    }
+
+    /// Reads only `attributes` of each item (the record must default the others).
+    pub fn project(mut self, attributes: &'static [&'static str]) -> Self {
+        self.projection = Some(attributes);
         self
     }
 
@@ -602,8 +626,29 @@ impl Table {
             .set_index_name(query.index.map(str::to_owned))
             .expression_attribute_names("#pk", query.partition.0)
             .expression_attribute_values(":pk", AttributeValue::S(query.partition.1.clone()));
+        let request = match query.projection {
+            None => request,
+            Some(attributes) => {
+                // Placeholders for every name: `day`, `users` and others are reserved words.
+                let mut request = request.projection_expression(
+                    (0..attributes.len())
+                        .map(|i| format!("#p{i}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                );
+                for (i, name) in attributes.iter().enumerate() {
+                    request = request.expression_attribute_names(format!("#p{i}"), *name);
+                }
+                request
+            }
+        };
         match &query.sort {
             None => request.key_condition_expression("#pk = :pk"),
+            Some(SortCondition::Between(attr, low, high)) => request
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
+                .expression_attribute_names("#sk", *attr)
+                .expression_attribute_values(":low", AttributeValue::S(low.clone()))
+                .expression_attribute_values(":high", AttributeValue::S(high.clone())),
             Some(SortCondition::BeginsWith(attr, prefix)) => request
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
                 .expression_attribute_names("#sk", *attr)
