@@ -385,3 +385,296 @@ async fn plans_confirmation_rollover_and_pause_end_to_end() {
     assert_eq!(types.iter().filter(|t| *t == "shop.paused").count(), 1);
     hub.stop().await;
 }
+
+/// §5.1 end to end: a shop confirmed on plans, with page views and seats over a few
+/// days, gets each closed day's usage records at the partner (the recorder), signed,
+/// once per message id through a failing then recovering partner; the job run again
+/// changes nothing; the statement follows the invoice rule.
+#[tokio::test(flavor = "multi_thread")]
+async fn usage_records_reach_the_partner_and_the_statement_follows_the_invoice_rule() {
+    use shared::{analytics::PageView, outbound::delivery::Deliveries};
+    const STATEMENT: &str = "/api/v0/partners/domains/statement";
+    let hub = TestHub::start("usage").await;
+    let stand_in = hub.stand_in.hub.clone();
+    let partner = hub.register("Usage", PARTNER_A_PUB, PARTNER_A_KEY).await;
+    let other = hub.register("Other", PARTNER_B_PUB, PARTNER_B_KEY).await;
+    let (status, provisioned) = hub
+        .provision(&partner, &shop_claims("usage-shop.com"))
+        .await;
+    assert_eq!(status, 201);
+    let secret_key = provisioned["domain"]["secretKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let account = AccountId::for_shop(&ShopDomain::parse("usage-shop.com").unwrap());
+    let signing_secret = shared::partner_webhooks::set_endpoint(
+        &stand_in.table,
+        stand_in.accounts.sealer(),
+        partner.id,
+        "https://partner.example.com",
+    )
+    .await
+    .unwrap();
+
+    // A plan priced on monthly active users, beside the contract's three.
+    let mut catalog: Vec<shared::plans::PlanSpec> = stand_in
+        .plans
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.spec)
+        .collect();
+    catalog.push(shared::plans::PlanSpec {
+        id: 4,
+        name: "Audience".into(),
+        summary: "Who visits.".into(),
+        description: String::new(),
+        allowed_actions: vec![],
+        tiered_pricings: vec![],
+        dynamic_pricings: vec![shared::plans::DynamicPricing {
+            unit: "monthlyActiveUsers".into(),
+            unit_price: shared::domain::Price::parse("0.05").unwrap(),
+        }],
+        kind: "modular".into(),
+        trial_days: 0,
+    });
+    stand_in.plans.put(&catalog).await.unwrap();
+
+    // Confirmed six days ago, two trial days.
+    let today = time::OffsetDateTime::now_utc().date();
+    let d0 = today - time::Duration::days(6);
+    let start = d0.midnight().assume_utc();
+    let day = |n: i64| shared::analytics::day_string(d0 + time::Duration::days(n));
+    let (status, confirmed, _) = call(
+        &hub,
+        "POST",
+        CONFIRM,
+        &partner,
+        json!({"shop": "usage-shop.com", "trialDays": 2, "subscriptionIds": [1, 2, 3, 4],
+            "start": shared::clock::rfc3339_millis(start),
+            "end": shared::clock::rfc3339_millis(start + time::Duration::days(30))}),
+    )
+    .await;
+    assert_eq!(status, 200, "{confirmed}");
+
+    // Page views on the first three days (users u1..u4); two users signed in by SSO.
+    for (n, users) in [
+        (0, &["u1", "u2", "u1"][..]),
+        (1, &["u1", "u1"][..]),
+        (2, &["u3", "u4", "u3", "u4"][..]),
+    ] {
+        for user in users {
+            let at = start + time::Duration::days(n) + time::Duration::hours(10);
+            stand_in
+                .analytics
+                .record_page_view(
+                    account,
+                    &PageView {
+                        user_id: (*user).into(),
+                        at,
+                    },
+                )
+                .await
+                .unwrap();
+        }
+    }
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for email in ["ana@usage-shop.com", "ion@usage-shop.com"] {
+        let link = hub_tests::sso_link(&hub, &partner, "usage-shop.com", email, 300);
+        assert_eq!(browser.get(link).send().await.unwrap().status(), 302);
+    }
+
+    // The job at 03:00 on day 4 meters days 0..3 (day 4 closes at 02:00 on day 5).
+    let now = start + time::Duration::days(4) + time::Duration::hours(3);
+    let report = usage_records::handle_at(&stand_in, now).await.unwrap();
+    assert_eq!(
+        (
+            report.shops,
+            report.days_metered,
+            report.records,
+            report.webhooks
+        ),
+        (1, 4, 19, 4),
+        "{report:?}"
+    );
+    // Again: nothing new (each day is metered once).
+    let again = usage_records::handle_at(&stand_in, now).await.unwrap();
+    assert_eq!((again.days_metered, again.webhooks), (0, 0), "{again:?}");
+
+    // The partner fails twice (500, then 429 with Retry-After), then takes everything.
+    hub.script_outbound(json!([
+        {"host": "partner.example.com", "status": 500},
+        {"host": "partner.example.com", "status": 429, "headers": {"retry-after": "1"}},
+    ]))
+    .await;
+    let config = shared::outbound::OutboundConfig::from_config(&stand_in.config).unwrap();
+    let queue = Deliveries::new(
+        stand_in.uow.clone(),
+        shared::outbound::OutboundClient::new(config).unwrap(),
+    )
+    .with_signer(shared::partner_webhooks::WebhookSigner::new(
+        stand_in.table.clone(),
+        stand_in.accounts.clone(),
+    ));
+    let first = outbound_deliveries::handle_at(&queue, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!((first.delivered, first.retrying), (2, 2), "{first:?}");
+    let later = time::OffsetDateTime::now_utc() + Duration::from_secs(60);
+    let second = outbound_deliveries::handle_at(&queue, later).await.unwrap();
+    assert_eq!((second.delivered, second.retrying), (2, 0), "{second:?}");
+
+    let calls = hub.outbound_calls("partner.example.com").await;
+    assert_eq!(calls.len(), 6, "{calls:#?}");
+    let mut delivered: std::collections::BTreeMap<String, Value> = Default::default();
+    let checked_at = time::OffsetDateTime::now_utc().unix_timestamp();
+    for call in &calls {
+        assert_eq!(
+            call["url"],
+            "https://partner.example.com/releva/webhooks/usageRecords"
+        );
+        assert_eq!(
+            call["headers"]["authorization"],
+            format!("Bearer {secret_key}")
+        );
+        let body = call["body"].as_str().unwrap();
+        shared::webhooks::verify(
+            &signing_secret,
+            call["headers"]["webhook-id"].as_str(),
+            call["headers"]["webhook-timestamp"].as_str(),
+            call["headers"]["webhook-signature"].as_str(),
+            body.as_bytes(),
+            checked_at,
+        )
+        .unwrap();
+        let id = call["headers"]["webhook-id"].as_str().unwrap().to_owned();
+        let body: Value = serde_json::from_str(body).unwrap();
+        // A retry carries the same message.
+        if let Some(seen) = delivered.insert(id, body.clone()) {
+            assert_eq!(seen, body);
+        }
+    }
+    assert_eq!(delivered.len(), 4, "one message per metered day");
+    let by_day = |d: &str| {
+        delivered
+            .values()
+            .find(|b| b["usageRecords"][0]["day"] == d)
+            .unwrap_or_else(|| panic!("no records for {d}"))
+            .clone()
+    };
+    // Day 2, the first after the trial: every component, exactly.
+    assert_eq!(
+        by_day(&day(2)),
+        json!({"usageRecords": [
+            {"day": day(2), "type": "seats", "unitPrice": "19.99", "amount": "2",
+             "billableAmount": "2", "totalPrice": "39.98",
+             "reference": "AI Hub #1: seats usage", "preaggregated": true},
+            {"day": day(2), "type": "subscribers", "unitPrice": "15.99", "amount": "1",
+             "billableAmount": "1", "totalPrice": "15.99",
+             "reference": "Mail & Push #2: subscribers tier", "preaggregated": true},
+            {"day": day(2), "type": "pageViews", "unitPrice": "49", "amount": "1",
+             "billableAmount": "1", "totalPrice": "49",
+             "reference": "Recommendations #3: pageViews tier", "preaggregated": true},
+            {"day": day(2), "type": "pageViews", "unitPrice": "0.0004", "amount": "4",
+             "billableAmount": "4", "totalPrice": "0.0016",
+             "reference": "Recommendations #3: pageViews usage", "preaggregated": false},
+            {"day": day(2), "type": "monthlyActiveUsers", "unitPrice": "0.05", "amount": "4",
+             "billableAmount": "4", "totalPrice": "0.2",
+             "reference": "Audience #4: monthlyActiveUsers usage", "preaggregated": true},
+        ]})
+    );
+    // A trial day: the same measures, nothing billable; MAU is the period so far.
+    let trial = by_day(&day(1));
+    for record in trial["usageRecords"].as_array().unwrap() {
+        assert_eq!(record["billableAmount"], "0", "{record}");
+        assert_eq!(record["totalPrice"], "0", "{record}");
+    }
+    assert_eq!(trial["usageRecords"][3]["amount"], "2", "day 1's two views");
+    assert_eq!(trial["usageRecords"][4]["amount"], "2", "u1, u2 so far");
+    // Day 3 had no views: no page-view counter record; the gauges go on.
+    let quiet = by_day(&day(3));
+    assert_eq!(quiet["usageRecords"].as_array().unwrap().len(), 4);
+    assert_eq!(quiet["usageRecords"][3]["type"], "monthlyActiveUsers");
+
+    // The statement of the current period, by the invoice rule.
+    let (status, statement, _) = call(
+        &hub,
+        "POST",
+        STATEMENT,
+        &partner,
+        json!({"shop": "usage-shop.com"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{statement}");
+    let line = |reference: &str| {
+        statement["lineItems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["reference"] == reference)
+            .unwrap_or_else(|| panic!("no line {reference}: {statement}"))
+            .clone()
+    };
+    assert_eq!(statement["lineItems"].as_array().unwrap().len(), 5);
+    // Gauges: the latest record; counters: the days after the trial summed.
+    assert_eq!(line("AI Hub #1: seats usage")["totalPrice"], "39.98");
+    assert_eq!(line("AI Hub #1: seats usage")["records"], 1);
+    let views = line("Recommendations #3: pageViews usage");
+    assert_eq!(
+        (
+            views["amount"].as_str(),
+            views["totalPrice"].as_str(),
+            views["records"].as_u64()
+        ),
+        (Some("4"), Some("0.0016"), Some(1))
+    );
+    assert_eq!(statement["fixedPriceTotalUSD"], "64.99");
+    assert_eq!(statement["dynamicPriceTotalUSD"], "40.1816");
+    assert_eq!(statement["totalUSD"], "105.1716");
+    assert_eq!(
+        statement["billingPeriod"]["trialEndsAt"],
+        shared::clock::rfc3339_millis(start + time::Duration::days(2))
+    );
+
+    // Errors: another partner's shop, a bad period, a shop without plans.
+    let (status, _, _) = call(
+        &hub,
+        "POST",
+        STATEMENT,
+        &other,
+        json!({"shop": "usage-shop.com"}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, body, _) = call(
+        &hub,
+        "POST",
+        STATEMENT,
+        &partner,
+        json!({"shop": "usage-shop.com", "period": {"start": "2022-11-22", "end": "2022-10-22"}}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (422, Some("period.end"))
+    );
+    hub.provision(&partner, &shop_claims("unplanned-shop.com"))
+        .await;
+    let (status, body, _) = call(
+        &hub,
+        "POST",
+        STATEMENT,
+        &partner,
+        json!({"shop": "unplanned-shop.com"}),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (409, Some("no_confirmed_plans"))
+    );
+    hub.stop().await;
+}

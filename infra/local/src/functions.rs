@@ -25,6 +25,7 @@ pub fn all() -> Vec<Function> {
         sms_actions::function(),
         embed_api::function(),
         connection_refresh::function(),
+        usage_records::function(),
     ]
 }
 
