@@ -128,6 +128,14 @@ pub struct PartnerWebhook {
     pub base_url: String,
     pub secret_sealed: String,
     pub updated_at: String,
+    /// Since when every attempt failed (cleared by a success).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failing_since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_failure: Option<String>,
+    /// Set after five days of failures: nothing is sent until an operator enables it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disabled_at: Option<String>,
 }
 
 /// The partner's side of EventBridge, as kept on its record.

@@ -559,6 +559,15 @@ async fn usage_records_reach_the_partner_and_the_statement_follows_the_invoice_r
         }
     }
     assert_eq!(delivered.len(), 4, "one message per metered day");
+    let schema = hub_tests::sample("partner-webhooks/usage-records.schema.json");
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for body in delivered
+        .values()
+        .chain([&hub_tests::sample("partner-webhooks/usage-records.json")])
+    {
+        let errors: Vec<String> = validator.iter_errors(body).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{body}: {errors:?}");
+    }
     let by_day = |d: &str| {
         delivered
             .values()

@@ -122,6 +122,20 @@ enum Command {
         #[arg(long)]
         url: String,
     },
+    /// The partner's webhook endpoint: its URL, since when it has been failing, whether it
+    /// is disabled (after 5 days of failures).
+    WebhookStatus {
+        #[arg(long)]
+        partner: String,
+    },
+    /// Enables the partner's webhook endpoint again; `--replay-since 2026-11-01` also sends
+    /// again every shop's usage records from that day on, under their first message ids.
+    EnableWebhook {
+        #[arg(long)]
+        partner: String,
+        #[arg(long)]
+        replay_since: Option<String>,
+    },
     /// Issues the partner's embed API token (a non-expiring ES256 JWT, sent as
     /// `Authorization: JWT <token>`); prints it. Needs EMBED_SIGNING_KEY_IDS.
     EmbedToken {
@@ -498,6 +512,39 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
             )
             .await?;
             json!({"partnerId": partner, "url": url, "signingSecret": secret})
+        }
+        Command::WebhookStatus { partner } => {
+            let id = PartnerId::parse(&partner)?;
+            let record = hub
+                .partners
+                .get(id)
+                .await?
+                .ok_or_else(|| format!("no partner {partner}"))?;
+            match record.webhook {
+                None => json!({"partnerId": partner, "webhook": null}),
+                Some(w) => json!({"partnerId": partner, "url": w.base_url,
+                    "failingSince": w.failing_since, "lastFailure": w.last_failure,
+                    "disabledAt": w.disabled_at, "enabled": w.disabled_at.is_none()}),
+            }
+        }
+        Command::EnableWebhook {
+            partner,
+            replay_since,
+        } => {
+            let since = replay_since
+                .map(|d| {
+                    shared::usage::parse_day(&d)
+                        .ok_or_else(|| format!("--replay-since {d}: expected a date YYYY-MM-DD"))
+                })
+                .transpose()?;
+            let enabled = shared::partner_webhooks::enable(
+                &hub.uow,
+                &hub.accounts,
+                PartnerId::parse(&partner)?,
+                since,
+            )
+            .await?;
+            json!({"partnerId": partner, "enabled": true, "replayedDays": enabled.replayed})
         }
         Command::EmbedToken { partner } => {
             let token = hub

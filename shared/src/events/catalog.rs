@@ -67,6 +67,17 @@ catalog! {
     ShopResumed(ShopRunning) = "shop.resumed",
     /// A loyalty SMS went out through the site's SMS gateway (billed as `textMessages`).
     SmsSent(SmsSent) = "sms.sent",
+    /// For operators: a partner's webhook endpoint failed every attempt for five days and
+    /// is disabled (`hub-admin enable-webhook` turns it back on and can replay).
+    PartnerWebhookDisabled(PartnerWebhookDisabled) = "partner.webhook_disabled",
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartnerWebhookDisabled {
+    pub base_url: String,
+    pub failing_since: String,
+    pub last_failure: String,
 }
 
 /// One SMS sent for a loyalty action (no phone number, no text: the job keeps those).

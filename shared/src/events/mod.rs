@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 
 pub use catalog::{
     AccountDeleted, AccountProvisioned, BillingPeriodSnapshot, CustomerChanged, EventPayload,
-    InstallationReady, PlansConfirmed, ShopRunning, SmsSent, SubscriptionSnapshot,
+    InstallationReady, PartnerWebhookDisabled, PlansConfirmed, ShopRunning, SmsSent,
+    SubscriptionSnapshot,
 };
 pub use outbox::{Outbox, OutboxRecord, SweepReport};
 pub use publisher::{

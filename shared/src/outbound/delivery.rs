@@ -210,13 +210,28 @@ impl Deliveries {
         self
     }
 
-    /// One attempt: the stored request, with the attempt's secret headers.
-    async fn attempt(&self, delivery: &Delivery) -> Result<super::OutboundResponse, OutboundError> {
+    /// One attempt: the stored request, with the attempt's secret headers; the partner
+    /// whose endpoint it went to, for partners' webhooks.
+    async fn attempt(
+        &self,
+        delivery: &Delivery,
+    ) -> (
+        Result<super::OutboundResponse, OutboundError>,
+        Option<crate::domain::PartnerId>,
+    ) {
         let mut request = delivery.request();
+        let mut partner = None;
         if let Some(signer) = &self.signer {
-            request.secret_headers = signer.headers(delivery).await?;
+            match signer.prepare(delivery).await {
+                Ok(Some(signed)) => {
+                    request.secret_headers = signed.headers;
+                    partner = Some(signed.partner);
+                }
+                Ok(None) => {}
+                Err(e) => return (Err(e), None),
+            }
         }
-        self.client.send(request).await
+        (self.client.send(request).await, partner)
     }
 
     /// Writes a delivery on its own (callers with a change put it in their `Tx`).
@@ -251,7 +266,20 @@ impl Deliveries {
             ..DeliveryReport::default()
         };
         for delivery in due {
-            let result = self.attempt(&delivery).await;
+            let (result, partner) = self.attempt(&delivery).await;
+            if let Some(partner) = partner {
+                let failure = result.as_ref().err().map(|e| e.to_string());
+                if let Err(e) = crate::partner_webhooks::record_outcome(
+                    &self.uow,
+                    partner,
+                    failure.as_deref(),
+                    now,
+                )
+                .await
+                {
+                    tracing::warn!(%partner, error = %e, "a webhook endpoint's health was not recorded");
+                }
+            }
             let next = delivery.after_attempt(&result, now);
             // Recorded only if nobody else attempted it meanwhile (at least once).
             let recorded = self
