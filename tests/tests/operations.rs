@@ -222,6 +222,45 @@ fn every_http_function_may_count_failed_authentications() {
     assert!(checked >= 3);
 }
 
+/// CloudFormation refuses a circular dependency: an API routing to a function (SAM puts
+/// the function's ARN in the API's definition) whose environment names the API.
+#[test]
+fn no_function_behind_the_api_refers_to_the_api() {
+    let template = template();
+    let mut behind = 0;
+    for (id, props) in template.resources_of_type("AWS::Serverless::Function") {
+        let routed = props["Events"]
+            .as_mapping()
+            .is_some_and(|events| events.values().any(|e| e["Type"] == "HttpApi"));
+        if !routed {
+            continue;
+        }
+        behind += 1;
+        let environment = format!("{:?}", props["Environment"]);
+        assert!(!environment.contains("HubHttpApi"), "{id}: {environment}");
+    }
+    assert!(behind >= 5, "{behind}");
+}
+
+/// Every function's logs have a retention (a log group of its own).
+#[test]
+fn every_function_has_a_log_group_with_retention() {
+    let template = template();
+    let groups = format!(
+        "{:?}",
+        template
+            .resources_of_type("AWS::Logs::LogGroup")
+            .map(|(_, props)| props["LogGroupName"].clone())
+            .collect::<Vec<_>>()
+    );
+    for (id, _) in template.resources_of_type("AWS::Serverless::Function") {
+        assert!(
+            groups.contains(&format!("${{{id}}}")),
+            "{id} has no log group"
+        );
+    }
+}
+
 #[test]
 fn every_function_is_under_the_errors_and_throttles_alarms() {
     let template = template();

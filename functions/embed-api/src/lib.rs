@@ -528,8 +528,12 @@ async fn servertypes(EmbedAuth(_caller): EmbedAuth<shared::embed::Caller>) -> Js
 async fn create_server(
     State(api): State<EmbedApi>,
     EmbedAuth(sub): EmbedAuth<SubAccount>,
+    headers: axum::http::HeaderMap,
     body: Result<AnyJson<Value>, ApiError>,
 ) -> Result<Response, ApiError> {
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok());
     let AnyJson(body) = body?;
     let mut form = wire::object(&body)?.clone();
     let servertype_id = match form.remove("servertype_id") {
@@ -544,7 +548,7 @@ async fn create_server(
     let created = api
         .hub
         .embed
-        .create_connection(&sub, server, &form, api.outbound()?)
+        .create_connection(&sub, server, &form, api.outbound()?, host)
         .await?;
     let body = match &created.oauth_url {
         Some(url) => json!({ "id": created.connection.id, "oauth_url": url }),

@@ -209,13 +209,15 @@ impl Embed {
         Ok(logs)
     }
 
-    /// Creates a connection from a `POST /api/servers` body (less `servertype_id`).
+    /// Creates a connection from a `POST /api/servers` body (less `servertype_id`);
+    /// `request_host` is the `Host` the request came to (see `oauth_redirect_uri`).
     pub async fn create_connection(
         &self,
         sub: &SubAccount,
         server: &ServerType,
         form: &serde_json::Map<String, Value>,
         outbound: &OutboundClient,
+        request_host: Option<&str>,
     ) -> Result<Created, EmbedError> {
         let values = server.check_form(form)?;
         let id = 10_000 + self.table().next_counter("CONNECTION").await?;
@@ -248,7 +250,7 @@ impl Embed {
         let oauth_url = match (&server.auth, &server.oauth2) {
             (AuthKind::Oauth2, Some(settings)) => {
                 let client_id = oauth::client_id(self.table(), server.id).await?;
-                let redirect_uri = self.oauth_redirect_uri()?;
+                let redirect_uri = self.oauth_redirect_uri(request_host)?;
                 let (state, challenge, flow) =
                     oauth::new_flow(sub.account_id, sub.partner_id, id, server.id, &redirect_uri);
                 connection.status = ConnectionStatus::Pending;

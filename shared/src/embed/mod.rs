@@ -652,11 +652,24 @@ impl Embed {
         &self.uow
     }
 
-    /// Where the OAuth2 provider sends the end-customer's browser back.
-    pub fn oauth_redirect_uri(&self) -> Result<String, EmbedError> {
+    /// Where the OAuth2 provider sends the end-customer's browser back: under
+    /// `PUBLIC_BASE_URL`, else under the host the request came to. (The template cannot
+    /// give this function its own API's URL: the API refers to the function, so the
+    /// function referring to the API is a circular dependency CloudFormation refuses;
+    /// behind API Gateway the `Host` is the API's own domain, or routing would fail.)
+    pub fn oauth_redirect_uri(&self, request_host: Option<&str>) -> Result<String, EmbedError> {
+        let host_base = request_host
+            .filter(|h| {
+                !h.is_empty()
+                    && h.len() <= 253
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b))
+            })
+            .map(|h| format!("https://{h}"));
         self.public_base_url
-            .as_deref()
-            .map(|base| format!("{base}{}", oauth::CALLBACK_PATH))
+            .clone()
+            .or(host_base)
+            .map(|base| format!("{}{}", base.trim_end_matches('/'), oauth::CALLBACK_PATH))
             .ok_or(EmbedError::NoPublicBaseUrl)
     }
 }
