@@ -13,11 +13,11 @@ use crate::{
     accounts::Accounts,
     clock,
     domain::{AccountId, PartnerId},
-    events::{EventPayload, HubEvent, PartnerWebhookDisabled},
+    events::{EventPayload, HubEvent, PartnerWebhookDisabled, SubscriptionChangeRequested},
     outbound::{OutboundError, OutboundRequest, check_url, delivery::Delivery},
     partners::{Partner, PartnerError, PartnerWebhook},
     secrets::{SecretError, SecretSealer},
-    store::{Planned, Tx, TxError, UnitOfWork},
+    store::{Keys, Planned, Query, Record, Tx, TxError, UnitOfWork},
     store::{StoreError, Table, keys},
     usage::MeteredDay,
     webhooks,
@@ -316,4 +316,149 @@ pub async fn enable(
         }
     }
     Ok(enabled)
+}
+
+/// Where a change request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeRequestStatus {
+    /// Being delivered (retried on the schedule).
+    Sent,
+    /// The partner answered a `confirmationUrl`: the shop's user confirms there.
+    AwaitingConfirmation,
+    /// Not delivered, or the answer was not `{confirmationUrl}`.
+    Failed,
+}
+
+/// A subscription change request (contract 5.2): the subscriptions the shop should be
+/// on, sent as `POST <base>/releva/subscriptions {subscriptionIds}`; the partner's
+/// answer `{confirmationUrl}` is kept and shown on the admin page.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChangeRequest {
+    pub account_id: AccountId,
+    /// The message id of its webhook.
+    pub id: String,
+    pub subscription_ids: Vec<u32>,
+    pub reason: String,
+    pub status: ChangeRequestStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Record for ChangeRequest {
+    fn keys(&self) -> Keys {
+        keys::change_request(self.account_id, &self.id)
+    }
+}
+
+/// Stages a change request in `tx`: its record, its webhook and
+/// `subscription_change.requested`. `None` when the partner has no endpoint.
+pub fn stage_change_request(
+    tx: &mut Tx,
+    partner: &Partner,
+    account: AccountId,
+    subscription_ids: Vec<u32>,
+    reason: String,
+) -> Result<Option<ChangeRequest>, StoreError> {
+    let body = serde_json::json!({ "subscriptionIds": subscription_ids });
+    let Some(delivery) = delivery(partner, account, CHANGE_REQUEST, CHANGE_REQUEST_PATH, &body)
+    else {
+        return Ok(None);
+    };
+    let now = clock::sortable(clock::now());
+    let request = ChangeRequest {
+        account_id: account,
+        id: delivery.id.clone(),
+        subscription_ids: subscription_ids.clone(),
+        reason: reason.clone(),
+        status: ChangeRequestStatus::Sent,
+        confirmation_url: None,
+        failure: None,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    tx.put_new(&request)?.put_new(&delivery)?.event(
+        HubEvent::new(EventPayload::SubscriptionChangeRequested(
+            SubscriptionChangeRequested {
+                request_id: request.id.clone(),
+                subscription_ids,
+                reason,
+            },
+        ))
+        .for_account(account, partner.id),
+    );
+    Ok(Some(request))
+}
+
+/// The shop's change requests, newest first (at most `limit`).
+pub async fn change_requests(
+    table: &Table,
+    account: AccountId,
+    limit: usize,
+) -> Result<Vec<ChangeRequest>, StoreError> {
+    let mut requests: Vec<ChangeRequest> = table
+        .query_all(
+            &Query::partition(keys::account_partition(account))
+                .sort_begins_with(keys::CHANGE_REQUEST_PREFIX),
+        )
+        .await?;
+    requests.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    requests.truncate(limit);
+    Ok(requests)
+}
+
+/// The partner's answer to a change request: `{"confirmationUrl": "https://..."}`.
+pub fn confirmation_url(body: &[u8]) -> Result<String, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Answer {
+        confirmation_url: String,
+    }
+    let answer: Answer = serde_json::from_slice(body)
+        .map_err(|e| format!("the answer is not {{\"confirmationUrl\": \"https://...\"}}: {e}"))?;
+    let url = url::Url::parse(answer.confirmation_url.trim())
+        .map_err(|e| format!("confirmationUrl is not a URL: {e}"))?;
+    if url.scheme() != "https" || url.host_str().is_none() || url.as_str().len() > 2048 {
+        return Err("confirmationUrl must be an https URL of at most 2048 characters".into());
+    }
+    Ok(url.to_string())
+}
+
+/// Settles a change request once its webhook is delivered (with a good answer) or has
+/// failed for good; `None` while it is retried or is another kind of delivery.
+pub async fn settled_change_request(
+    table: &Table,
+    delivery: &Delivery,
+    confirmation: Option<String>,
+) -> Result<Option<ChangeRequest>, StoreError> {
+    use crate::outbound::delivery::DeliveryStatus;
+    let Some(account) = delivery
+        .account_id
+        .filter(|_| delivery.kind == CHANGE_REQUEST)
+    else {
+        return Ok(None);
+    };
+    let Some(mut request) = table
+        .get::<ChangeRequest>(&keys::change_request(account, &delivery.id))
+        .await?
+    else {
+        return Ok(None);
+    };
+    match (delivery.status, confirmation) {
+        (DeliveryStatus::Delivered, Some(url)) => {
+            request.status = ChangeRequestStatus::AwaitingConfirmation;
+            request.confirmation_url = Some(url);
+        }
+        (DeliveryStatus::Failed, _) => {
+            request.status = ChangeRequestStatus::Failed;
+            request.failure = delivery.last_error.clone();
+        }
+        _ => return Ok(None),
+    }
+    request.updated_at = delivery.updated_at.clone();
+    Ok(Some(request))
 }

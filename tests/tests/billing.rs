@@ -687,3 +687,270 @@ async fn usage_records_reach_the_partner_and_the_statement_follows_the_invoice_r
     );
     hub.stop().await;
 }
+
+/// The session cookie an SSO link sets (`hub_session=...`).
+async fn signed_in(
+    hub: &TestHub,
+    browser: &reqwest::Client,
+    partner: &TestPartner,
+    shop: &str,
+    email: &str,
+) -> String {
+    let link = hub_tests::sso_link(hub, partner, shop, email, 300);
+    let response = browser.get(link).send().await.unwrap();
+    assert_eq!(response.status(), 302);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+async fn admin_page(hub: &TestHub, browser: &reqwest::Client, cookie: &str) -> String {
+    let response = browser
+        .get(hub.url("/admin"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap()
+}
+
+/// §5.2 end to end: a tier reached and a signed-in user's request on the admin page each
+/// send the partner `POST /releva/subscriptions {subscriptionIds}`; a `confirmationUrl`
+/// answer becomes the page's confirm link, a malformed answer a failed request; the
+/// shop's delivery log (every attempt) is on its timeline and its admin page.
+#[tokio::test(flavor = "multi_thread")]
+async fn change_requests_reach_the_partner_and_its_confirmation_url_shows_on_the_admin_page() {
+    use shared::partner_webhooks::{ChangeRequestStatus, change_requests};
+    let hub = TestHub::start("change-requests").await;
+    let stand_in = hub.stand_in.hub.clone();
+    let partner = hub.register("Changes", PARTNER_A_PUB, PARTNER_A_KEY).await;
+    let (status, provisioned) = hub
+        .provision(&partner, &shop_claims("change-shop.com"))
+        .await;
+    assert_eq!(status, 201);
+    let secret_key = provisioned["domain"]["secretKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let account = AccountId::for_shop(&ShopDomain::parse("change-shop.com").unwrap());
+    shared::partner_webhooks::set_endpoint(
+        &stand_in.table,
+        stand_in.accounts.sealer(),
+        partner.id,
+        "https://partner.example.com",
+    )
+    .await
+    .unwrap();
+    let mut catalog: Vec<shared::plans::PlanSpec> = stand_in
+        .plans
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.spec)
+        .collect();
+    let tier = |name: &str, threshold: u64, price: &str| shared::plans::TieredPricing {
+        name: name.into(),
+        threshold,
+        price: shared::domain::Price::parse(price).unwrap(),
+        unit: "seats".into(),
+    };
+    catalog.push(shared::plans::PlanSpec {
+        id: 5,
+        name: "Team".into(),
+        summary: "Work together.".into(),
+        description: String::new(),
+        allowed_actions: vec![],
+        tiered_pricings: vec![tier("Solo", 0, "10"), tier("Team", 2, "30")],
+        dynamic_pricings: vec![],
+        kind: "modular".into(),
+        trial_days: 0,
+    });
+    stand_in.plans.put(&catalog).await.unwrap();
+    let d0 = time::OffsetDateTime::now_utc().date() - time::Duration::days(3);
+    let start = d0.midnight().assume_utc();
+    let (status, confirmed, _) = call(
+        &hub,
+        "POST",
+        CONFIRM,
+        &partner,
+        json!({"shop": "change-shop.com", "trialDays": 0, "subscriptionIds": [1, 5],
+            "start": shared::clock::rfc3339_millis(start),
+            "end": shared::clock::rfc3339_millis(start + time::Duration::days(30))}),
+    )
+    .await;
+    assert_eq!(status, 200, "{confirmed}");
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // One seat on day 0 (the Solo tier); a second on day 1 reaches the Team tier.
+    let cookie = signed_in(
+        &hub,
+        &browser,
+        &partner,
+        "change-shop.com",
+        "ana@change-shop.com",
+    )
+    .await;
+    let at = |days: i64| start + time::Duration::days(days) + time::Duration::hours(3);
+    let first = usage_records::handle_at(&stand_in, at(1)).await.unwrap();
+    assert_eq!(first.days_metered, 1, "{first:?}");
+    assert!(
+        change_requests(&stand_in.table, account, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    signed_in(
+        &hub,
+        &browser,
+        &partner,
+        "change-shop.com",
+        "ion@change-shop.com",
+    )
+    .await;
+    usage_records::handle_at(&stand_in, at(2)).await.unwrap();
+    let requests = change_requests(&stand_in.table, account, 10).await.unwrap();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    assert_eq!(requests[0].subscription_ids, vec![1, 5]);
+    assert_eq!(
+        requests[0].reason,
+        "Team #5: seats tier reached a higher tier"
+    );
+
+    // The user asks for Recommendations (plan 3) on the admin page.
+    let page = admin_page(&hub, &browser, &cookie).await;
+    assert!(page.contains("Ask for Recommendations"), "{page}");
+    assert!(!page.contains("Ask for AI Hub"), "a plan the shop has");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    let ask = |csrf: String, plan: &'static str| {
+        browser
+            .post(hub.url(&format!("/admin/shops/{account}/subscriptions")))
+            .header("cookie", &cookie)
+            .form(&[("csrf", csrf), ("plan", plan.to_owned())])
+            .send()
+    };
+    assert_eq!(ask("forged".into(), "3").await.unwrap().status(), 403);
+    assert_eq!(
+        ask(csrf.clone(), "1").await.unwrap().status(),
+        409,
+        "held already"
+    );
+    assert_eq!(ask(csrf.clone(), "99").await.unwrap().status(), 422);
+    assert_eq!(
+        change_requests(&stand_in.table, account, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let asked = ask(csrf.clone(), "3").await.unwrap();
+    assert_eq!(
+        (
+            asked.status().as_u16(),
+            asked.headers()["location"].to_str().unwrap()
+        ),
+        (303, "/admin")
+    );
+
+    // The partner answers the first with a confirmationUrl and the second with nonsense.
+    const CONFIRM_URL: &str = "https://partner.example.com/releva/subscriptions/confirm/token/t1";
+    hub.script_outbound(json!([
+        {"host": "partner.example.com", "path": "/releva/subscriptions", "body": {"confirmationUrl": CONFIRM_URL}},
+        {"host": "partner.example.com", "path": "/releva/subscriptions", "body": {"ok": true}},
+    ]))
+    .await;
+    let config = shared::outbound::OutboundConfig::from_config(&stand_in.config).unwrap();
+    let queue = shared::outbound::delivery::Deliveries::new(
+        stand_in.uow.clone(),
+        shared::outbound::OutboundClient::new(config).unwrap(),
+    )
+    .with_signer(shared::partner_webhooks::WebhookSigner::new(
+        stand_in.table.clone(),
+        stand_in.accounts.clone(),
+    ));
+    let report = outbound_deliveries::handle_at(&queue, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!((report.delivered, report.failed), (3, 1), "{report:?}");
+    let sent: Vec<Value> = hub
+        .outbound_calls("partner.example.com")
+        .await
+        .into_iter()
+        .filter(|c| c["url"] == "https://partner.example.com/releva/subscriptions")
+        .collect();
+    assert_eq!(sent.len(), 2);
+    for (call, ids) in sent.iter().zip([json!([1, 5]), json!([1, 5, 3])]) {
+        assert_eq!(
+            call["headers"]["authorization"],
+            format!("Bearer {secret_key}")
+        );
+        assert!(
+            call["headers"]["webhook-signature"]
+                .as_str()
+                .unwrap()
+                .starts_with("v1,")
+        );
+        let body: Value = serde_json::from_str(call["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body, json!({ "subscriptionIds": ids }));
+    }
+    let requests = change_requests(&stand_in.table, account, 10).await.unwrap();
+    let by_ids = |ids: &[u32]| requests.iter().find(|r| r.subscription_ids == ids).unwrap();
+    assert_eq!(
+        by_ids(&[1, 5]).status,
+        ChangeRequestStatus::AwaitingConfirmation
+    );
+    assert_eq!(
+        by_ids(&[1, 5]).confirmation_url.as_deref(),
+        Some(CONFIRM_URL)
+    );
+    assert_eq!(by_ids(&[1, 5, 3]).status, ChangeRequestStatus::Failed);
+    assert!(
+        by_ids(&[1, 5, 3])
+            .failure
+            .as_deref()
+            .unwrap_or_default()
+            .contains("malformed answer"),
+        "{requests:?}"
+    );
+
+    // The page shows the confirm link, the failure and the delivery log (the attempts
+    // reach the timeline through the bus).
+    let page = hub_tests::eventually(Duration::from_secs(20), || async {
+        let page = admin_page(&hub, &browser, &cookie).await;
+        (page.matches("<tr><td>").count() >= 4 && page.contains("Webhooks to your partner"))
+            .then_some(page)
+    })
+    .await
+    .expect("the delivery log on the admin page");
+    assert!(page.contains(&format!("href=\"{CONFIRM_URL}\"")), "{page}");
+    assert!(page.contains("could not be sent to your partner"), "{page}");
+    assert!(page.contains("webhook.usage_records"), "{page}");
+    assert!(
+        page.contains("webhook.subscription_change_request"),
+        "{page}"
+    );
+    assert!(!page.contains(&secret_key), "no secret on the page");
+    let types = hub_tests::eventually(Duration::from_secs(20), || async {
+        let types = hub.assert_timeline_matches_schemas(account).await;
+        (types.iter().filter(|t| *t == "webhook.attempted").count() == 4).then_some(types)
+    })
+    .await
+    .expect("four attempts on the timeline");
+    assert_eq!(
+        types
+            .iter()
+            .filter(|t| *t == "subscription_change.requested")
+            .count(),
+        2,
+        "{types:?}"
+    );
+    hub.stop().await;
+}

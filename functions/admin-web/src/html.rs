@@ -9,6 +9,8 @@ use shared::{
     admin::{AdminUser, Session},
     billing::Selection,
     clock,
+    partner_webhooks::{ChangeRequest, ChangeRequestStatus},
+    plans::Plan,
     timeline::TimelineEntry,
 };
 
@@ -17,6 +19,9 @@ pub struct ShopView {
     pub account: Account,
     pub selection: Option<Selection>,
     pub events: Vec<TimelineEntry>,
+    /// The shop's delivery log: its latest webhook attempts (`webhook.attempted`).
+    pub attempts: Vec<TimelineEntry>,
+    pub change_requests: Vec<ChangeRequest>,
 }
 
 /// Text made safe for HTML content and attribute values.
@@ -109,7 +114,12 @@ pub fn login_form(csrf: &str, problem: Option<&str>, status: StatusCode) -> Resp
     )
 }
 
-pub fn admin_page(user: &AdminUser, session: &Session, shops: &[ShopView]) -> Response {
+pub fn admin_page(
+    user: &AdminUser,
+    session: &Session,
+    shops: &[ShopView],
+    catalog: &[Plan],
+) -> Response {
     let mut body = format!(
         "<h1>Your shops</h1><p>Signed in as {} {} ({})</p><form method=\"post\" action=\"/admin/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form>",
         escape(&user.first_name),
@@ -154,6 +164,8 @@ pub fn admin_page(user: &AdminUser, session: &Session, shops: &[ShopView]) -> Re
             }
             None => body.push_str("<p>No plans chosen yet.</p>"),
         }
+        body.push_str(&subscriptions_section(shop, session, catalog));
+        body.push_str(&delivery_log(&shop.attempts));
         body.push_str("<h3>Recent events</h3><table>");
         for event in &shop.events {
             body.push_str(&format!(
@@ -168,6 +180,79 @@ pub fn admin_page(user: &AdminUser, session: &Session, shops: &[ShopView]) -> Re
         body.push_str("<p>No shops yet.</p>");
     }
     document(StatusCode::OK, "Your shops", &body)
+}
+
+/// Change requests and what the shop may ask for (contract 5.2).
+fn subscriptions_section(shop: &ShopView, session: &Session, catalog: &[Plan]) -> String {
+    let mut out = String::from("<h3>Change your subscriptions</h3>");
+    if !shop.change_requests.is_empty() {
+        out.push_str("<ul class=\"change-requests\">");
+        for request in &shop.change_requests {
+            let what = format!(
+                "{} ({})",
+                escape(&request.reason),
+                escape(&request.created_at)
+            );
+            out.push_str(&match (request.status, &request.confirmation_url) {
+                (ChangeRequestStatus::AwaitingConfirmation, Some(url)) => format!(
+                    "<li>{what}: <a class=\"confirm\" href=\"{}\" rel=\"noopener noreferrer\">Confirm your new subscriptions</a></li>",
+                    escape(url)
+                ),
+                (ChangeRequestStatus::Failed, _) => {
+                    format!("<li>{what}: could not be sent to your partner</li>")
+                }
+                _ => format!("<li>{what}: sent to your partner, waiting for its answer</li>"),
+            });
+        }
+        out.push_str("</ul>");
+    }
+    let current: Vec<u32> = shop
+        .selection
+        .as_ref()
+        .map(|s| s.plans.iter().map(|p| p.spec.id).collect())
+        .unwrap_or_default();
+    for plan in catalog.iter().filter(|p| !current.contains(&p.spec.id)) {
+        out.push_str(&format!(
+            "<form method=\"post\" action=\"/admin/shops/{}/subscriptions\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><input type=\"hidden\" name=\"plan\" value=\"{}\"><button type=\"submit\">Ask for {}</button> <small>{}</small></form>",
+            shop.account.id,
+            escape(&session.csrf),
+            plan.spec.id,
+            escape(&plan.spec.name),
+            escape(&plan.spec.summary),
+        ));
+    }
+    out
+}
+
+/// The shop's latest webhook attempts: when, what, the outcome, the partner's status and
+/// latency, and why it failed. Never a secret (the log holds none).
+fn delivery_log(attempts: &[TimelineEntry]) -> String {
+    if attempts.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "<h3>Webhooks to your partner</h3><table class=\"deliveries\"><tr><th>When</th><th>What</th><th>Attempt</th><th>Outcome</th><th>Status</th><th>Latency</th><th>Error</th></tr>",
+    );
+    for entry in attempts {
+        let data: serde_json::Value = serde_json::from_str(&entry.data).unwrap_or_default();
+        let text = |key: &str| match &data[key] {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&entry.occurred_at),
+            escape(&text("kind")),
+            escape(&text("attempt")),
+            escape(&text("outcome")),
+            escape(&text("httpStatus")),
+            escape(&text("latencyMs")).to_string() + if data["latencyMs"].is_null() { "" } else { " ms" },
+            escape(&text("error")),
+        ));
+    }
+    out.push_str("</table>");
+    out
 }
 
 #[cfg(test)]

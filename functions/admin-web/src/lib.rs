@@ -28,6 +28,8 @@ use shared::{
 pub const NAME: &str = "admin-web";
 pub const SSO_PATH: &str = "/api/admin/users/partnerSignin/{partner_token}/{payload}";
 pub const SESSION_COOKIE: &str = "hub_session";
+/// A signed-in user asks for a plan: a subscription change request to the partner.
+pub const CHANGE_PATH: &str = "/admin/shops/{account}/subscriptions";
 
 pub fn function() -> Function {
     Function::http(NAME, router)
@@ -46,6 +48,7 @@ pub fn router(hub: Arc<Hub>) -> Router {
             .route(SSO_PATH, get(sso))
             .route("/admin", get(page))
             .route("/admin/logout", post(logout))
+            .route(CHANGE_PATH, post(ask_for_plan))
             .route("/admin/confirm/{token}", get(confirm_form).post(confirm))
             .route("/admin/login", get(login_form).post(login)),
     )
@@ -449,19 +452,148 @@ async fn page(State(web): State<Arc<AdminWeb>>, headers: HeaderMap) -> Result<Re
         let selection = hub.billing.selection(*id).await.ok().flatten();
         let mut events = hub.timeline.list(*id).await.unwrap_or_default();
         events.reverse();
+        let attempts: Vec<_> = events
+            .iter()
+            .filter(|e| e.event_type == "webhook.attempted")
+            .take(10)
+            .cloned()
+            .collect();
         events.truncate(10);
+        let change_requests = shared::partner_webhooks::change_requests(&hub.table, *id, 5)
+            .await
+            .unwrap_or_default();
         shops.push(html::ShopView {
             account,
             selection,
             events,
+            attempts,
+            change_requests,
         });
     }
-    Ok(html::admin_page(&user, &session, &shops))
+    let catalog = hub.plans.list().await.unwrap_or_default();
+    Ok(html::admin_page(&user, &session, &shops, &catalog))
 }
 
 #[derive(Deserialize)]
 struct LogoutForm {
     csrf: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AccountParam {
+    account: String,
+}
+
+#[derive(Deserialize)]
+struct PlanForm {
+    csrf: Option<String>,
+    plan: Option<String>,
+}
+
+/// `POST /admin/shops/{account}/subscriptions` (`plan`, `csrf`): the signed-in user asks
+/// for one more plan; the hub sends the partner a change request (contract 5.2) for the
+/// shop's plans and this one, and the partner's `confirmationUrl` appears on the page.
+async fn ask_for_plan(
+    State(web): State<Arc<AdminWeb>>,
+    headers: HeaderMap,
+    Path(AccountParam { account }): Path<AccountParam>,
+    form: Result<Form<PlanForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, PageError> {
+    let hub = &web.hub;
+    let Some((session, user)) = session_of(hub, &headers).await else {
+        return Err(refused(StatusCode::UNAUTHORIZED, "You are not signed in."));
+    };
+    let form = form.ok().map(|Form(f)| f);
+    let csrf = form
+        .as_ref()
+        .and_then(|f| f.csrf.clone())
+        .unwrap_or_default();
+    if !shared::secrets::token_matches(&csrf, &shared::secrets::token_hash(&session.csrf)) {
+        return Err(refused(
+            StatusCode::FORBIDDEN,
+            "This form has expired; reload the page and try again.",
+        ));
+    }
+    let not_yours = || refused(StatusCode::NOT_FOUND, "No such shop.");
+    let account = shared::domain::AccountId::parse(&account).map_err(|_| not_yours())?;
+    let shop = match hub.accounts.get(account).await {
+        Ok(Some(shop))
+            if user.shops.contains(&account) && shop.partner_id == session.partner_id =>
+        {
+            shop
+        }
+        _ => return Err(not_yours()),
+    };
+    let unavailable = || {
+        refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The request could not be sent; please try again.",
+        )
+    };
+    let plan_id = form
+        .and_then(|f| f.plan)
+        .and_then(|p| p.trim().parse::<u32>().ok())
+        .ok_or_else(|| refused(StatusCode::UNPROCESSABLE_ENTITY, "Choose a plan."))?;
+    let plan = hub
+        .plans
+        .current(&[plan_id])
+        .await
+        .map_err(|_| refused(StatusCode::UNPROCESSABLE_ENTITY, "There is no such plan."))?;
+    let mut ids: Vec<u32> = hub
+        .billing
+        .selection(shop.id)
+        .await
+        .map_err(|_| unavailable())?
+        .map(|s| s.plans.iter().map(|p| p.spec.id).collect())
+        .unwrap_or_default();
+    if ids.contains(&plan_id) {
+        return Err(refused(
+            StatusCode::CONFLICT,
+            "The shop has this plan already.",
+        ));
+    }
+    ids.push(plan_id);
+    let partner = hub
+        .partners
+        .get(session.partner_id)
+        .await
+        .map_err(|_| unavailable())?
+        .filter(|p| p.webhook.is_some())
+        .ok_or_else(|| {
+            refused(
+                StatusCode::CONFLICT,
+                "Your partner does not take subscription changes here yet; please contact them.",
+            )
+        })?;
+    let reason = format!(
+        "{} asked on the admin page by {}",
+        plan.first()
+            .map(|p| p.spec.name.as_str())
+            .unwrap_or("a plan"),
+        user.email.as_str()
+    );
+    hub.uow
+        .apply(|| async {
+            let mut tx = shared::store::Tx::new();
+            shared::partner_webhooks::stage_change_request(
+                &mut tx,
+                &partner,
+                shop.id,
+                ids.clone(),
+                reason.clone(),
+            )?;
+            Ok::<_, shared::store::TxError>(shared::store::Planned::new(tx, ()))
+        })
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "a change request was not written");
+            unavailable()
+        })?;
+    Ok((
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, HeaderValue::from_static("/admin"))],
+    )
+        .into_response())
 }
 
 /// `POST /admin/logout`: ends the session (the form's CSRF token must match it).

@@ -7,7 +7,8 @@
 //! - `GET /_local/outbound[?host=]`: what was received, oldest first;
 //! - `POST /_local/outbound/script`: answers to give, in order, e.g.
 //!   `{"status": 503, "times": 2}`, `{"status": 429, "headers": {"retry-after": "1"}}`,
-//!   `{"status": 200, "delay_ms": 12000}` (a timeout), `{"host": "partner.example.com", ...}`;
+//!   `{"status": 200, "delay_ms": 12000}` (a timeout), `{"host": "partner.example.com", ...}`,
+//!   `{"path": "/releva/subscriptions", "body": {...}}` (only calls to that path);
 //! - `DELETE /_local/outbound`: forgets calls and script;
 //! - calls to the SMS gateway's host without a scripted answer are played by the fake
 //!   gateway (`sms_gateway`), configured at `/_local/sms-gateway`;
@@ -65,6 +66,9 @@ pub struct Scripted {
     /// Only calls to this host.
     #[serde(default)]
     pub host: Option<String>,
+    /// Only calls to this path (`/releva/subscriptions`).
+    #[serde(default)]
+    pub path: Option<String>,
 }
 
 impl Scripted {
@@ -77,6 +81,7 @@ impl Scripted {
             body: Some(body),
             headers,
             host: None,
+            path: None,
         }
     }
 }
@@ -125,12 +130,12 @@ impl Recorder {
     }
 
     /// The next scripted answer for `host` (consumed).
-    fn next_answer(&self, host: &str) -> Option<Scripted> {
+    fn next_answer(&self, host: &str, path: &str) -> Option<Scripted> {
         let mut tape = self.tape.lock().ok()?;
-        let index = tape
-            .script
-            .iter()
-            .position(|s| s.host.as_deref().is_none_or(|h| h == host))?;
+        let index = tape.script.iter().position(|s| {
+            s.host.as_deref().is_none_or(|h| h == host)
+                && s.path.as_deref().is_none_or(|p| p == path)
+        })?;
         let entry = tape.script.get_mut(index)?;
         let answer = entry.clone();
         entry.times = entry.times.saturating_sub(1);
@@ -205,7 +210,7 @@ async fn receive(
         Some((host, path)) => (host.to_owned(), format!("/{path}")),
         None => (rest.clone(), "/".to_owned()),
     };
-    let answer = recorder.next_answer(&host).unwrap_or_else(|| {
+    let answer = recorder.next_answer(&host, &path).unwrap_or_else(|| {
         if recorder.oauth.plays(&host, &path) {
             let played = recorder.oauth.answer(
                 &host,
@@ -244,6 +249,7 @@ async fn receive(
             body: None,
             headers: BTreeMap::new(),
             host: None,
+            path: None,
         }
     });
     let call = RecordedCall {

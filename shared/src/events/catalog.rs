@@ -70,6 +70,40 @@ catalog! {
     /// For operators: a partner's webhook endpoint failed every attempt for five days and
     /// is disabled (`hub-admin enable-webhook` turns it back on and can replay).
     PartnerWebhookDisabled(PartnerWebhookDisabled) = "partner.webhook_disabled",
+    /// One attempt of a webhook about the account (the shop's delivery log): what was
+    /// sent, how the partner answered and what happens next. Never a secret.
+    WebhookAttempted(WebhookAttempted) = "webhook.attempted",
+    /// A change of the shop's subscriptions was asked of the partner (contract 5.2).
+    SubscriptionChangeRequested(SubscriptionChangeRequested) = "subscription_change.requested",
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookAttempted {
+    pub delivery_id: String,
+    /// `webhook.usage_records`, `webhook.subscription_change_request`, ...
+    pub kind: String,
+    pub attempt: u32,
+    /// `delivered`, `retrying` or `failed`.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    /// Why it failed, with the start of the partner's answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionChangeRequested {
+    pub request_id: String,
+    pub subscription_ids: Vec<u32>,
+    /// Why: `asked on the admin page by <email>` or `<reference> reached a higher tier`.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 pub use catalog::{
     AccountDeleted, AccountProvisioned, BillingPeriodSnapshot, CustomerChanged, EventPayload,
     InstallationReady, PartnerWebhookDisabled, PlansConfirmed, ShopRunning, SmsSent,
-    SubscriptionSnapshot,
+    SubscriptionChangeRequested, SubscriptionSnapshot, WebhookAttempted,
 };
 pub use outbox::{Outbox, OutboxRecord, SweepReport};
 pub use publisher::{

@@ -15,6 +15,7 @@ use super::{OutboundClient, OutboundError, OutboundRequest};
 use crate::{
     clock,
     domain::AccountId,
+    events::{EventPayload, HubEvent, WebhookAttempted},
     secrets::random_hex16,
     store::{
         Keys, Planned, Query, Record, StoreError, Table, Tx, TxError, UnitOfWork,
@@ -118,6 +119,31 @@ impl Delivery {
             updated_at: now,
             revision: 1,
             expires_at: None,
+        }
+    }
+
+    /// The delivery log's entry for the attempt that made this record.
+    pub fn attempted(
+        &self,
+        result: &Result<super::OutboundResponse, OutboundError>,
+    ) -> WebhookAttempted {
+        WebhookAttempted {
+            delivery_id: self.id.clone(),
+            kind: self.kind.clone(),
+            attempt: self.attempts,
+            outcome: match self.status {
+                DeliveryStatus::Delivered => "delivered",
+                DeliveryStatus::Pending => "retrying",
+                DeliveryStatus::Failed => "failed",
+            }
+            .to_owned(),
+            http_status: self.last_status,
+            latency_ms: result.as_ref().ok().map(|r| r.latency.as_millis() as u64),
+            error: self
+                .last_error
+                .as_ref()
+                .map(|e| e.chars().take(300).collect()),
+            next_attempt_at: self.next_attempt_at.clone(),
         }
     }
 
@@ -266,7 +292,22 @@ impl Deliveries {
             ..DeliveryReport::default()
         };
         for delivery in due {
-            let (result, partner) = self.attempt(&delivery).await;
+            let (mut result, partner) = self.attempt(&delivery).await;
+            // A change request's answer must be `{confirmationUrl}`; anything else fails.
+            let mut confirmation = None;
+            if delivery.kind == crate::partner_webhooks::CHANGE_REQUEST
+                && let Ok(response) = &result
+            {
+                match crate::partner_webhooks::confirmation_url(&response.body) {
+                    Ok(url) => confirmation = Some(url),
+                    Err(why) => {
+                        result = Err(OutboundError::Rejected {
+                            status: response.status,
+                            excerpt: format!("malformed answer: {why}"),
+                        })
+                    }
+                }
+            }
             if let Some(partner) = partner {
                 let failure = result.as_ref().err().map(|e| e.to_string());
                 if let Err(e) = crate::partner_webhooks::record_outcome(
@@ -281,12 +322,29 @@ impl Deliveries {
                 }
             }
             let next = delivery.after_attempt(&result, now);
-            // Recorded only if nobody else attempted it meanwhile (at least once).
+            // Recorded only if nobody else attempted it meanwhile (at least once), with
+            // the shop's delivery log entry and what the attempt settles.
             let recorded = self
                 .uow
                 .apply(|| async {
                     let mut tx = Tx::new();
                     tx.put_revision(&next, Some(delivery.revision))?;
+                    if let Some(account) = next.account_id {
+                        let mut event =
+                            HubEvent::new(EventPayload::WebhookAttempted(next.attempted(&result)));
+                        event.account_id = Some(account);
+                        event.partner_id = partner;
+                        tx.event(event);
+                    }
+                    if let Some(settled) = crate::partner_webhooks::settled_change_request(
+                        self.uow.table(),
+                        &next,
+                        confirmation.clone(),
+                    )
+                    .await?
+                    {
+                        tx.put(&settled)?;
+                    }
                     Ok::<_, DeliveryError>(Planned::new(tx, ()))
                 })
                 .await;

@@ -25,6 +25,7 @@
 //! | a shop's plan selection (due: period end) | `PK=ACCOUNT#<id>`, `SK=SELECTION`, due `BILLING_PERIOD`      |
 //! | a shop's replaced selections              | `PK=ACCOUNT#<id>`, `SK=PAST_SELECTION#<confirmed at>`     |
 //! | a shop's metered day (usage records)      | `PK=ACCOUNT#<id>`, `SK=USAGE_DAY#<yyyy-mm-dd>`               |
+//! | a shop's subscription change requests     | `PK=ACCOUNT#<id>`, `SK=CHANGE_REQUEST#<message id>`          |
 //! | a user with access to a shop (seats)      | `PK=ACCOUNT#<id>`, `SK=SEAT#<user uuid>`                     |
 //! | an admin user (partner + email)           | `PK=ADMIN_USER#<uuid v5>`, `SK=ADMIN_USER`                   |
 //! | a used SSO link / a session / a confirmation | `PK=SSO_LINK#<hash>` / `ADMIN_SESSION#<hash>` / `ADMIN_CONFIRM#<hash>`, TTL |
@@ -204,6 +205,16 @@ pub fn usage_day(account: AccountId, day: &str) -> Keys {
     Keys::new(
         account_partition(account),
         format!("{USAGE_DAY_PREFIX}{day}"),
+    )
+}
+
+pub const CHANGE_REQUEST_PREFIX: &str = "CHANGE_REQUEST#";
+
+/// A subscription change request sent to the partner (contract 5.2), by message id.
+pub fn change_request(account: AccountId, id: &str) -> Keys {
+    Keys::new(
+        account_partition(account),
+        format!("{CHANGE_REQUEST_PREFIX}{id}"),
     )
 }
 
@@ -440,6 +451,12 @@ pub const FAMILIES: &[KeyFamily] = &[
     ),
     family("seat", "ACCOUNT#", SEAT_PREFIX, Cleanup::AccountPartition),
     family(
+        "change request",
+        "ACCOUNT#",
+        CHANGE_REQUEST_PREFIX,
+        Cleanup::AccountPartition,
+    ),
+    family(
         "timeline",
         "ACCOUNT#",
         TIMELINE_PREFIX,
@@ -588,6 +605,7 @@ mod tests {
             selection(account),
             usage_day(account, "2026-01-01"),
             seat(account, uuid::Uuid::nil()),
+            change_request(account, "msg_1"),
             selection_history(account, "2026-01-01T00:00:00.000000Z"),
             plan_version(1, 2),
             account_keys_sample(account),

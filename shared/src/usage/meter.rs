@@ -10,7 +10,8 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 use super::{
-    MeteredDay, MeteredRecord, Usage, UsageType, day_in, period_days, price_day, records_between,
+    Component, MeteredDay, MeteredRecord, Usage, UsageType, day_in, period_days, price_day,
+    records_between,
 };
 use crate::{
     accounts::Account,
@@ -162,6 +163,19 @@ impl UsageMeter {
                 if let Some(delivery) = &delivery {
                     tx.put_new(delivery)?;
                 }
+                // A tier price reached: the partner is asked to have the shop confirm
+                // its subscriptions at the new price (contract 5.2).
+                if let (Some(reference), Some(partner)) =
+                    (tier_reached(&metered.records, &earlier), partner)
+                {
+                    partner_webhooks::stage_change_request(
+                        &mut tx,
+                        partner,
+                        id,
+                        selection.plans.iter().map(|p| p.spec.id).collect(),
+                        format!("{reference} reached a higher tier"),
+                    )?;
+                }
                 Ok::<_, MeterError>(Planned::new(tx, Some(metered)))
             })
             .await
@@ -225,6 +239,21 @@ impl UsageMeter {
         };
         Ok(records_between(self.uow.table(), account.id, first, yesterday).await?)
     }
+}
+
+/// The reference of a tier record priced higher than the period's one before it.
+fn tier_reached(today: &[MeteredRecord], earlier: &[MeteredRecord]) -> Option<String> {
+    today
+        .iter()
+        .filter(|r| r.component == Component::Fixed)
+        .find(|r| {
+            earlier
+                .iter()
+                .filter(|e| e.record.reference == r.record.reference)
+                .max_by(|a, b| a.record.day.cmp(&b.record.day))
+                .is_some_and(|e| r.record.unit_price > e.record.unit_price)
+        })
+        .map(|r| r.record.reference.clone())
 }
 
 /// Whether the shop was paused for the whole of `day`.
