@@ -144,6 +144,9 @@ pub struct DayActivity {
     pub page_views: u64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub page_users: Vec<String>,
+    /// SMS segments the shop's loyalty sites sent that day (`textMessages`).
+    #[serde(default)]
+    pub text_messages: u64,
 }
 
 impl DayActivity {
@@ -159,6 +162,7 @@ impl DayActivity {
             users: Vec::new(),
             page_views: 0,
             page_users: Vec::new(),
+            text_messages: 0,
         }
     }
 
@@ -176,6 +180,23 @@ impl Record for DayActivity {
 
 fn day_keys(account: AccountId, day: &str) -> Keys {
     keys::analytics_day(account, day)
+}
+
+/// Stages `segments` more text messages on the shop's day in `tx` (the day's item is
+/// created if it is the first activity).
+pub fn count_text_messages(tx: &mut crate::store::Tx, shop: AccountId, day: Date, segments: u64) {
+    let day = day_string(day);
+    tx.add_counts(
+        day_keys(shop, &day),
+        &[("text_messages", segments)],
+        vec![
+            ("account_id".into(), AttributeValue::S(shop.to_string())),
+            ("day".into(), AttributeValue::S(day)),
+            // The widget's per-query counts are set inside these maps.
+            ("qc".into(), AttributeValue::M(Default::default())),
+            ("qnc".into(), AttributeValue::M(Default::default())),
+        ],
+    );
 }
 
 pub fn day_string(date: Date) -> String {

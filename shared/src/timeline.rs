@@ -19,6 +19,18 @@ pub struct TimelineEntry {
     pub data: String,
 }
 
+impl TimelineEntry {
+    pub fn of(account: AccountId, event: &HubEvent) -> Self {
+        Self {
+            account_id: account,
+            event_id: event.event_id,
+            event_type: event.detail_type().to_owned(),
+            occurred_at: clock::sortable(event.occurred_at),
+            data: event.data().to_string(),
+        }
+    }
+}
+
 impl Record for TimelineEntry {
     fn keys(&self) -> Keys {
         keys::timeline(self.account_id, &self.occurred_at, self.event_id)
@@ -49,13 +61,7 @@ impl Timeline {
         account: AccountId,
         event: &HubEvent,
     ) -> Result<Appended, StoreError> {
-        let entry = TimelineEntry {
-            account_id: account,
-            event_id: event.event_id,
-            event_type: event.detail_type().to_owned(),
-            occurred_at: clock::sortable(event.occurred_at),
-            data: event.data().to_string(),
-        };
+        let entry = TimelineEntry::of(account, event);
         match self.table.put_new(&entry).await {
             Ok(()) => Ok(Appended::New),
             Err(StoreError::ConditionFailed) => Ok(Appended::Duplicate),

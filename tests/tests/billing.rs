@@ -954,3 +954,153 @@ async fn change_requests_reach_the_partner_and_its_confirmation_url_shows_on_the
     );
     hub.stop().await;
 }
+
+/// A loyalty site billed to a shop: each `sms.sent` counts its segments in the shop's
+/// day once (a redelivered event counts nothing), a late one on the next open day, and
+/// the day's `textMessages` usage record carries them.
+#[tokio::test(flavor = "multi_thread")]
+async fn sms_of_a_site_billed_to_a_shop_are_its_text_messages_once() {
+    use shared::events::{EventPayload, HubEvent, SmsSent};
+    let hub = TestHub::start("text-messages").await;
+    let stand_in = hub.stand_in.hub.clone();
+    let partner = hub.register("Texts", PARTNER_A_PUB, PARTNER_A_KEY).await;
+    let other = hub.register("Other", PARTNER_B_PUB, PARTNER_B_KEY).await;
+    hub.provision(&partner, &shop_claims("sms-shop.com")).await;
+    hub.provision(&other, &shop_claims("foreign-shop.com"))
+        .await;
+    let domain = ShopDomain::parse("sms-shop.com").unwrap();
+    let shop = AccountId::for_shop(&domain);
+    let site = stand_in
+        .sms
+        .register_site(partner.id, "Loyalty")
+        .await
+        .unwrap();
+    let foreign = ShopDomain::parse("foreign-shop.com").unwrap();
+    assert!(
+        stand_in
+            .sms
+            .bill_to_shop(site.site_id, Some(&foreign))
+            .await
+            .is_err()
+    );
+    let billed = stand_in
+        .sms
+        .bill_to_shop(site.site_id, Some(&domain))
+        .await
+        .unwrap();
+    assert_eq!(billed.billed_shop, Some(shop));
+
+    let mut catalog: Vec<shared::plans::PlanSpec> = stand_in
+        .plans
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.spec)
+        .collect();
+    catalog.push(shared::plans::PlanSpec {
+        id: 6,
+        name: "Texts".into(),
+        summary: "Loyalty SMS.".into(),
+        description: String::new(),
+        allowed_actions: vec![],
+        tiered_pricings: vec![],
+        dynamic_pricings: vec![shared::plans::DynamicPricing {
+            unit: "textMessages".into(),
+            unit_price: shared::domain::Price::parse("0.01").unwrap(),
+        }],
+        kind: "modular".into(),
+        trial_days: 0,
+    });
+    stand_in.plans.put(&catalog).await.unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let start = (now.date() - time::Duration::days(2))
+        .midnight()
+        .assume_utc();
+    let (status, _, _) = call(
+        &hub,
+        "POST",
+        CONFIRM,
+        &partner,
+        json!({"shop": "sms-shop.com", "trialDays": 0, "subscriptionIds": [6],
+            "start": shared::clock::rfc3339_millis(start),
+            "end": shared::clock::rfc3339_millis(start + time::Duration::days(30))}),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // Two SMS: one now (2 segments), one from two days ago, delivered late (3).
+    let sent = |segments: u32,
+                at: time::OffsetDateTime|
+     -> aws_lambda_events::eventbridge::EventBridgeEvent<HubEvent> {
+        let mut event = HubEvent::new(EventPayload::SmsSent(SmsSent {
+            site_id: site.site_id,
+            action_id: format!("a-{segments}"),
+            action: "points_earned".into(),
+            member_id: None,
+            segments,
+            billed_shop: Some(shop),
+        }))
+        .for_account(site.account_id, partner.id);
+        event.occurred_at = at;
+        let mut envelope = hub_tests::sample("hub/sms.sent.json");
+        envelope["detail"] = serde_json::to_value(&event).unwrap();
+        serde_json::from_value(envelope).unwrap()
+    };
+    let now_event = sent(2, now);
+    let late_event = sent(3, start + time::Duration::hours(10));
+    for (event, expected) in [
+        (now_event.clone(), account_timeline::Outcome::Appended),
+        (now_event, account_timeline::Outcome::Duplicate),
+        (late_event, account_timeline::Outcome::Appended),
+    ] {
+        assert_eq!(
+            account_timeline::handle(&stand_in, event).await.unwrap(),
+            expected
+        );
+    }
+    // The late one counts on the first day still open (today, or yesterday before 02:00).
+    let late_day = shared::usage::counting_day(start + time::Duration::hours(10), now);
+    assert!(late_day > start.date());
+    let count = |day: time::Date| {
+        let analytics = stand_in.analytics.clone();
+        async move {
+            analytics
+                .day(shop, day)
+                .await
+                .unwrap()
+                .map_or(0, |d| d.text_messages)
+        }
+    };
+    let expected_today: u64 = if late_day == now.date() { 5 } else { 2 };
+    assert_eq!(
+        count(now.date()).await,
+        expected_today,
+        "the duplicate not counted"
+    );
+    assert_eq!(
+        count(late_day).await,
+        if late_day == now.date() { 5 } else { 3 }
+    );
+
+    // Tomorrow 03:00: today's record carries them.
+    let tomorrow = (now.date() + time::Duration::days(1))
+        .midnight()
+        .assume_utc();
+    usage_records::handle_at(&stand_in, tomorrow + time::Duration::hours(3))
+        .await
+        .unwrap();
+    let records = shared::usage::records_between(&stand_in.table, shop, now.date(), now.date())
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        serde_json::to_value(&records[0].record).unwrap(),
+        json!({"day": shared::analytics::day_string(now.date()), "type": "textMessages",
+            "unitPrice": "0.01", "amount": expected_today.to_string(),
+            "billableAmount": expected_today.to_string(),
+            "totalPrice": if expected_today == 5 { "0.05" } else { "0.02" },
+            "reference": "Texts #6: textMessages usage", "preaggregated": false})
+    );
+    hub.stop().await;
+}

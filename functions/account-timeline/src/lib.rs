@@ -1,14 +1,17 @@
 //! Consumes the hub's events (routed by the template's rule) and appends each to its
 //! account's timeline. Redelivered events change nothing; an event that is not a hub
-//! event of the catalog is parked by the runner.
+//! event of the catalog is parked by the runner. An `sms.sent` billed to a shop also
+//! counts its segments in the shop's day (`textMessages` usage), in the same write.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Serialize;
 use shared::{
-    Hub,
-    events::HubEvent,
+    Hub, analytics, clock,
+    events::{EventPayload, HubEvent},
     runtime::{Failure, Function},
-    timeline::Appended,
+    store::Tx,
+    timeline::{Appended, TimelineEntry},
+    usage,
 };
 
 pub const NAME: &str = "account-timeline";
@@ -31,6 +34,22 @@ pub async fn handle(hub: &Hub, event: EventBridgeEvent<HubEvent>) -> Result<Outc
     let Some(account) = detail.account_id else {
         return Ok(Outcome::Ignored);
     };
+    // An SMS billed to a shop counts in the shop's usage with its timeline entry, in
+    // one transaction: a redelivered event finds the entry and counts nothing again.
+    if let EventPayload::SmsSent(sent) = &detail.payload
+        && let Some(shop) = sent.billed_shop
+    {
+        let mut tx = Tx::new();
+        tx.put_new(&TimelineEntry::of(account, &detail))
+            .map_err(|e| Failure::Retry(e.to_string()))?;
+        let day = usage::counting_day(detail.occurred_at, clock::now());
+        analytics::count_text_messages(&mut tx, shop, day, u64::from(sent.segments));
+        return match hub.uow.commit_once(tx).await {
+            Ok(true) => Ok(Outcome::Appended),
+            Ok(false) => Ok(Outcome::Duplicate),
+            Err(e) => Err(Failure::Retry(e.to_string())),
+        };
+    }
     match hub.timeline.append(account, &detail).await {
         Ok(Appended::New) => Ok(Outcome::Appended),
         Ok(Appended::Duplicate) => Ok(Outcome::Duplicate),

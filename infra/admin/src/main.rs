@@ -110,6 +110,14 @@ enum Command {
         #[arg(long)]
         site: u64,
     },
+    /// Counts a site's SMS (segments) in a shop's usage as `textMessages`; without
+    /// `--shop`, no longer.
+    BillSite {
+        #[arg(long)]
+        site: u64,
+        #[arg(long)]
+        shop: Option<String>,
+    },
     /// SMS jobs parked for an operator (unknown outcome, gateway refusal or down), oldest
     /// first, with the reason.
     SmsParked,
@@ -501,6 +509,13 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
         Command::DeactivateSite { site } => {
             let site = hub.sms.deactivate(site).await?;
             serde_json::to_value(shared::sms::ActivationView::of(&site))?
+        }
+        Command::BillSite { site, shop } => {
+            let shop = shop
+                .map(|s| shared::domain::ShopDomain::parse(&s))
+                .transpose()?;
+            let site = hub.sms.bill_to_shop(site, shop.as_ref()).await?;
+            json!({"siteId": site.site_id, "billedShop": site.billed_shop})
         }
         Command::SmsParked => serde_json::to_value(hub.sms.parked().await?)?,
         Command::SetWebhook { partner, url } => {

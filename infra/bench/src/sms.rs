@@ -148,6 +148,7 @@ fn site(site_id: u64, rate: u32) -> Result<SmsSite, Error> {
             updated_at: now.clone(),
         }),
         templates: Default::default(),
+        billed_shop: None,
         created_at: now.clone(),
         updated_at: now,
         revision: 1,

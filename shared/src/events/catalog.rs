@@ -126,6 +126,9 @@ pub struct SmsSent {
     /// SMS segments the text takes (160 GSM-7 characters, or 70 UCS-2, per segment;
     /// 153/67 when concatenated).
     pub segments: u32,
+    /// The shop whose usage the segments count in (`textMessages`), if the site has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed_shop: Option<crate::domain::AccountId>,
 }
 
 /// A billing period as events and the confirm answer show it (dates as the contract

@@ -101,6 +101,10 @@ pub struct SmsSite {
     /// SMS text per action type, with `{{field}}` placeholders from the action.
     #[serde(default)]
     pub templates: BTreeMap<String, String>,
+    /// The shop (of the same partner) whose usage the site's SMS count in, as
+    /// `textMessages` segments (`hub-admin bill-site --site ID --shop my-shop.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed_shop: Option<AccountId>,
     pub created_at: String,
     pub updated_at: String,
     pub revision: u64,
@@ -611,6 +615,7 @@ impl Sms {
             webhook_secret_sealed: Some(webhook_secret_sealed),
             activation: None,
             templates: BTreeMap::new(),
+            billed_shop: None,
             created_at: now.clone(),
             updated_at: now,
             revision: 1,
@@ -712,6 +717,39 @@ impl Sms {
             let activation = site.activation.as_mut().ok_or(SmsError::NotActivated)?;
             activation.active = false;
             activation.updated_at = clock::sortable(clock::now());
+            Ok(())
+        })
+        .await
+    }
+
+    /// Counts the site's SMS in a shop's usage (`textMessages`), or no longer (`None`).
+    /// The shop must be the site's partner's.
+    pub async fn bill_to_shop(
+        &self,
+        site_id: u64,
+        shop: Option<&crate::domain::ShopDomain>,
+    ) -> Result<SmsSite, SmsError> {
+        let shop = match shop {
+            None => None,
+            Some(domain) => {
+                let id = AccountId::for_shop(domain);
+                let account: Option<Account> = self
+                    .uow
+                    .table()
+                    .get(&crate::store::keys::account(id))
+                    .await?;
+                let site = self.site(site_id).await?.ok_or(SmsError::UnknownSite)?;
+                if account.is_none_or(|a| a.partner_id != site.partner_id) {
+                    return Err(SmsError::invalid(
+                        "shop",
+                        ParseError::new("is not a shop of the site's partner"),
+                    ));
+                }
+                Some(id)
+            }
+        };
+        self.update_site(site_id, |site| {
+            site.billed_shop = shop;
             Ok(())
         })
         .await

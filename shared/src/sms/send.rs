@@ -402,7 +402,7 @@ impl<S: JobStore> Sender<S> {
         counters: &Counters,
     ) {
         let (Some(activation), Some(tokens)) = (site.activation.as_ref(), tokens) else {
-            self.end(&job, Ending::Skipped("deactivated"), now, counters)
+            self.end(site, &job, Ending::Skipped("deactivated"), now, counters)
                 .await;
             return;
         };
@@ -412,11 +412,11 @@ impl<S: JobStore> Sender<S> {
                 "unknown: the run that claimed it ended without a result; it may have been sent"
                     .into(),
             );
-            self.end(&job, ending, now, counters).await;
+            self.end(site, &job, ending, now, counters).await;
             return;
         }
         if member.is_some_and(|m| m.status == MemberStatus::Unsubscribed) {
-            self.end(&job, Ending::Skipped("unsubscribed"), now, counters)
+            self.end(site, &job, Ending::Skipped("unsubscribed"), now, counters)
                 .await;
             return;
         }
@@ -427,7 +427,7 @@ impl<S: JobStore> Sender<S> {
             .unwrap_or(&activation.time_zone);
         if let Some(opening) = activation.sending_hours.next_opening(now, zone) {
             let ending = Ending::Deferred(opening, format!("quiet_hours in {zone}"));
-            self.end(&job, ending, now, counters).await;
+            self.end(site, &job, ending, now, counters).await;
             return;
         }
         // The claim: from here on, no other run touches the job.
@@ -466,13 +466,13 @@ impl<S: JobStore> Sender<S> {
                 // Nothing was sent yet: every failure here may be tried again.
                 Err(e) => {
                     let ending = self.not_reached(&claimed, &e, now);
-                    self.end(&claimed, ending, now, counters).await;
+                    self.end(site, &claimed, ending, now, counters).await;
                     return;
                 }
             },
         };
         if !eligible {
-            self.end(&claimed, Ending::Skipped("ineligible"), now, counters)
+            self.end(site, &claimed, Ending::Skipped("ineligible"), now, counters)
                 .await;
             return;
         }
@@ -506,7 +506,7 @@ impl<S: JobStore> Sender<S> {
             }
             Err(OutboundError::Refused(why)) => Ending::Parked(format!("refused: {why}")),
         };
-        self.end(&claimed, ending, now, counters).await;
+        self.end(site, &claimed, ending, now, counters).await;
     }
 
     /// A call that did not reach the gateway: due again after the backoff (or the
@@ -535,7 +535,14 @@ impl<S: JobStore> Sender<S> {
     }
 
     /// Writes how a job ended (under its revision), with `sms.sent` when it was sent.
-    async fn end(&self, job: &SmsJob, ending: Ending, now: OffsetDateTime, counters: &Counters) {
+    async fn end(
+        &self,
+        site: &SmsSite,
+        job: &SmsJob,
+        ending: Ending,
+        now: OffsetDateTime,
+        counters: &Counters,
+    ) {
         let mut next = job.next(now);
         let mut event = None;
         let counter = match ending {
@@ -552,6 +559,7 @@ impl<S: JobStore> Sender<S> {
                         action: job.action.clone(),
                         member_id: job.member_id.clone(),
                         segments: segments(&job.body),
+                        billed_shop: site.billed_shop,
                     }))
                     .for_account(job.account_id, job.partner_id),
                 );

@@ -523,6 +523,41 @@ impl Table {
         &self.client
     }
 
+    pub(crate) fn transact_add(
+        &self,
+        keys: &Keys,
+        counters: &[(String, u64)],
+        if_absent: &[(String, AttributeValue)],
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = aws_sdk_dynamodb::types::Update::builder()
+            .table_name(&self.name)
+            .set_key(Some(keys.primary()));
+        let mut sets = Vec::new();
+        for (i, (name, value)) in if_absent.iter().enumerate() {
+            sets.push(format!("#s{i} = if_not_exists(#s{i}, :s{i})"));
+            update = update
+                .expression_attribute_names(format!("#s{i}"), name)
+                .expression_attribute_values(format!(":s{i}"), value.clone());
+        }
+        let mut adds = Vec::new();
+        for (i, (name, n)) in counters.iter().enumerate() {
+            adds.push(format!("#a{i} :a{i}"));
+            update = update
+                .expression_attribute_names(format!("#a{i}"), name)
+                .expression_attribute_values(format!(":a{i}"), AttributeValue::N(n.to_string()));
+        }
+        let mut expression = String::new();
+        if !sets.is_empty() {
+            expression.push_str(&format!("SET {} ", sets.join(", ")));
+        }
+        expression.push_str(&format!("ADD {}", adds.join(", ")));
+        let update = update
+            .update_expression(expression)
+            .build()
+            .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
     pub(crate) fn transact_delete(&self, keys: &Keys) -> Result<TransactWriteItem, StoreError> {
         let delete = Delete::builder()
             .table_name(&self.name)

@@ -67,6 +67,11 @@ enum Op {
         condition: PutCondition,
     },
     Delete(Keys),
+    Add {
+        keys: Keys,
+        counters: Vec<(String, u64)>,
+        if_absent: Vec<(String, AttributeValue)>,
+    },
 }
 
 /// The writes and events of one change.
@@ -103,6 +108,26 @@ impl Tx {
             Some(revision) => PutCondition::Revision(revision),
         };
         self.push_put(record, condition)
+    }
+
+    /// Adds to counters of an item (`ADD`), creating it with `if_absent` attributes
+    /// when it does not exist: counts that must move with the change (idempotent only
+    /// through the rest of the transaction, e.g. a `put_new`).
+    pub fn add_counts(
+        &mut self,
+        keys: Keys,
+        counters: &[(&str, u64)],
+        if_absent: Vec<(String, AttributeValue)>,
+    ) -> &mut Self {
+        self.ops.push(Op::Add {
+            keys,
+            counters: counters
+                .iter()
+                .map(|(n, v)| ((*n).to_owned(), *v))
+                .collect(),
+            if_absent,
+        });
+        self
     }
 
     pub fn delete(&mut self, keys: Keys) -> &mut Self {
@@ -377,6 +402,11 @@ impl UnitOfWork {
             let write = match op {
                 Op::Put { item, condition } => self.table.transact_put(item, condition),
                 Op::Delete(keys) => self.table.transact_delete(&keys),
+                Op::Add {
+                    keys,
+                    counters,
+                    if_absent,
+                } => self.table.transact_add(&keys, &counters, &if_absent),
             };
             writes.push(write.map_err(|e| failed(e.into()))?);
         }

@@ -10,8 +10,8 @@ use serde::Serialize;
 use time::{Duration, OffsetDateTime};
 
 use super::{
-    Component, MeteredDay, MeteredRecord, Usage, UsageType, day_in, period_days, price_day,
-    records_between,
+    Component, MeteredDay, MeteredRecord, Usage, UsageType, day_in, last_closed_day, period_days,
+    price_day, records_between,
 };
 use crate::{
     accounts::Account,
@@ -25,8 +25,6 @@ use crate::{
     store::{Planned, Query, StoreError, Tx, TxError, UnitOfWork, keys, keys::Due},
 };
 
-/// A day closes this long after its midnight (UTC).
-pub const CLOSES_AFTER: Duration = Duration::hours(26);
 /// How many closed days back a run looks for days not metered yet.
 pub const CATCH_UP_DAYS: i64 = 7;
 
@@ -52,11 +50,6 @@ pub struct MeterReport {
 #[derive(Clone, Debug)]
 pub struct UsageMeter {
     uow: UnitOfWork,
-}
-
-/// The last day closed at `now`.
-pub fn last_closed_day(now: OffsetDateTime) -> time::Date {
-    (now - CLOSES_AFTER).date()
 }
 
 impl UsageMeter {
@@ -198,7 +191,13 @@ impl UsageMeter {
                         format!("DAY#{}", day_string(first)),
                         format!("DAY#{day_text}"),
                     )
-                    .project(&["account_id", "day", "page_views", "page_users"]),
+                    .project(&[
+                        "account_id",
+                        "day",
+                        "page_views",
+                        "page_users",
+                        "text_messages",
+                    ]),
             )
             .await?;
         let seats: Vec<Seat> = table
@@ -217,6 +216,14 @@ impl UsageMeter {
         usage.before.insert(
             UsageType::PageViews,
             before.iter().map(|d| d.page_views).sum(),
+        );
+        usage.of_day.insert(
+            UsageType::TextMessages,
+            today.iter().map(|d| d.text_messages).sum(),
+        );
+        usage.before.insert(
+            UsageType::TextMessages,
+            before.iter().map(|d| d.text_messages).sum(),
         );
         usage.of_day.insert(
             UsageType::MonthlyActiveUsers,

@@ -1,8 +1,9 @@
 //! Usage metering and the invoice rule (signed-payload contract §5.1).
 //!
 //! **Metering.** A shop's activity is counted per UTC day where it happens (page views
-//! and their users by the tracking route, in `analytics`; seats by SSO, as `SEAT#` items
-//! in the shop's partition). After a day closes (02:00 UTC the next day: activity after
+//! and their users by the tracking route, in `analytics`; SMS segments of the loyalty
+//! sites billed to the shop by `account-timeline` from `sms.sent`; seats by SSO, as
+//! `SEAT#` items in the shop's partition). After a day closes (02:00 UTC the next day: activity after
 //! midnight already counts on the next day) the `usage-records` job prices it with the
 //! shop's confirmed plans into usage records, stores them as the shop's *metered day*
 //! (one item, written once: running the job again for a day changes nothing) and, in
@@ -29,7 +30,7 @@
 //!   change or a re-confirmed plan within a period stays one line.
 //! - A day wholly inside a pause, a day outside the billing periods, and accounts a
 //!   marketplace bills get no records. A unit without a source in the hub (today
-//!   `subscribers` and the message types for shops) gets no dynamic records; its tiers
+//!   `subscribers`, WhatsApp and Viber messages) gets no dynamic records; its tiers
 //!   price at the lowest.
 //!
 //! **Invoice rule** ([`statement`]): one line per unique `reference` among the records
@@ -183,6 +184,22 @@ impl Usage {
             self.before.get(&unit).copied().unwrap_or(0) + of_day
         }
     }
+}
+
+/// A day closes this long after its midnight (UTC): 02:00 the next day.
+pub const CLOSES_AFTER: Duration = Duration::hours(26);
+
+/// The last day closed at `now`.
+pub fn last_closed_day(now: OffsetDateTime) -> Date {
+    (now - CLOSES_AFTER).date()
+}
+
+/// The day activity at `at` counts on, when it is counted at `now`: its own, or the
+/// next open one when its own closed already (late activity).
+pub fn counting_day(at: OffsetDateTime, now: OffsetDateTime) -> Date {
+    let own = clock::in_range(at).unwrap_or(clock::LATEST).date();
+    let first_open = last_closed_day(now).next_day().unwrap_or(own);
+    own.max(first_open)
 }
 
 /// The day's end: the next midnight UTC.

@@ -422,3 +422,30 @@ fn caps_free_whole_units_so_the_period_stays_within() {
     let fixed = price_day(&tiers, &p, day("2022-11-02"), &Usage::default(), &[]);
     assert_eq!(fixed[0].record.total_price, dec("15.99"));
 }
+
+#[test]
+fn late_activity_counts_on_the_first_open_day() {
+    // At 01:59 the previous day is still open; at 02:00 it closes.
+    let late = at("2022-11-01T23:30:00Z");
+    assert_eq!(counting_day(late, late), day("2022-11-01"));
+    assert_eq!(
+        counting_day(late, at("2022-11-02T01:59:00Z")),
+        day("2022-11-01")
+    );
+    assert_eq!(
+        counting_day(late, at("2022-11-02T02:00:00Z")),
+        day("2022-11-02")
+    );
+    assert_eq!(
+        counting_day(late, at("2022-11-05T09:00:00Z")),
+        day("2022-11-05")
+    );
+    assert_eq!(
+        last_closed_day(at("2022-11-02T02:00:00Z")),
+        day("2022-11-01")
+    );
+    assert_eq!(
+        last_closed_day(at("2022-11-02T01:59:59Z")),
+        day("2022-10-31")
+    );
+}
