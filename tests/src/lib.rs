@@ -391,6 +391,35 @@ impl TestHub {
         entries.into_iter().map(|e| e.event_type).collect()
     }
 
+    /// Partners' webhook deliveries as `outbound-deliveries` sends them: through the
+    /// recorder, signed (bearer shop secret key, Standard Webhooks headers).
+    pub fn partner_deliveries(&self) -> shared::outbound::delivery::Deliveries {
+        let hub = &self.stand_in.hub;
+        let config = shared::outbound::OutboundConfig::from_config(&hub.config).expect("config");
+        shared::outbound::delivery::Deliveries::new(
+            hub.uow.clone(),
+            shared::outbound::OutboundClient::new(config).expect("client"),
+        )
+        .with_signer(shared::partner_webhooks::WebhookSigner::new(
+            hub.table.clone(),
+            hub.accounts.clone(),
+        ))
+    }
+
+    /// Publishes `plan` beside the catalog's plans.
+    pub async fn add_plan(&self, plan: shared::plans::PlanSpec) {
+        let plans = &self.stand_in.hub.plans;
+        let mut catalog: Vec<shared::plans::PlanSpec> = plans
+            .list()
+            .await
+            .expect("plans")
+            .into_iter()
+            .map(|p| p.spec)
+            .collect();
+        catalog.push(plan);
+        plans.put(&catalog).await.expect("catalog published");
+    }
+
     pub async fn stop(self) {
         self.stand_in.stop().await;
     }
@@ -525,4 +554,63 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A plan for tests: `tiers` (name, threshold, price, unit) and usage prices (unit, price).
+pub fn plan(
+    id: u32,
+    name: &str,
+    tiers: &[(&str, u64, &str, &str)],
+    dynamic: &[(&str, &str)],
+) -> shared::plans::PlanSpec {
+    let price = |p: &str| shared::domain::Price::parse(p).expect("a price");
+    shared::plans::PlanSpec {
+        id,
+        name: name.into(),
+        summary: format!("{name}."),
+        description: String::new(),
+        allowed_actions: vec![],
+        tiered_pricings: tiers
+            .iter()
+            .map(|(name, threshold, p, unit)| shared::plans::TieredPricing {
+                name: (*name).into(),
+                threshold: *threshold,
+                price: price(p),
+                unit: (*unit).into(),
+            })
+            .collect(),
+        dynamic_pricings: dynamic
+            .iter()
+            .map(|(unit, p)| shared::plans::DynamicPricing {
+                unit: (*unit).into(),
+                unit_price: price(p),
+            })
+            .collect(),
+        kind: "modular".into(),
+        trial_days: 0,
+    }
+}
+
+/// Checks a recorded partner webhook: `authorization: Bearer <shop secret key>` and a
+/// Standard Webhooks signature by `signing_secret`, and by no other secret.
+pub fn assert_signed_webhook(call: &Value, shop_secret_key: &str, signing_secret: &str) {
+    assert_eq!(
+        call["headers"]["authorization"],
+        format!("Bearer {shop_secret_key}"),
+        "{call}"
+    );
+    let body = call["body"].as_str().expect("a body");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let verify = |secret: &str| {
+        shared::webhooks::verify(
+            secret,
+            call["headers"]["webhook-id"].as_str(),
+            call["headers"]["webhook-timestamp"].as_str(),
+            call["headers"]["webhook-signature"].as_str(),
+            body.as_bytes(),
+            now,
+        )
+    };
+    verify(signing_secret).expect("signed with the partner's secret");
+    assert!(verify(&shared::webhooks::new_secret()).is_err());
 }

@@ -48,6 +48,48 @@ async fn track(hub: &TestHub, shop: &str, header: (&str, &str), user: &str) -> (
     (status, body)
 }
 
+/// A new shop of `partner`, whose webhook endpoint is the recorder's
+/// `https://partner.example.com`: (account, the shop's secret key, the signing secret).
+async fn shop_with_webhook(
+    hub: &TestHub,
+    partner: &TestPartner,
+    shop: &str,
+) -> (AccountId, String, String) {
+    let (status, provisioned) = hub.provision(partner, &shop_claims(shop)).await;
+    assert_eq!(status, 201, "{provisioned}");
+    let secret_key = provisioned["domain"]["secretKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let stand_in = &hub.stand_in.hub;
+    let signing_secret = shared::partner_webhooks::set_endpoint(
+        &stand_in.table,
+        stand_in.accounts.sealer(),
+        partner.id,
+        "https://partner.example.com",
+    )
+    .await
+    .unwrap();
+    let account = AccountId::for_shop(&ShopDomain::parse(shop).unwrap());
+    (account, secret_key, signing_secret)
+}
+
+/// Confirms `ids` for `shop` for 30 days from `start`, with `trial_days`.
+async fn confirm_from(
+    hub: &TestHub,
+    partner: &TestPartner,
+    shop: &str,
+    ids: &[u32],
+    start: time::OffsetDateTime,
+    trial_days: u32,
+) {
+    let claims = json!({"shop": shop, "trialDays": trial_days, "subscriptionIds": ids,
+        "start": shared::clock::rfc3339_millis(start),
+        "end": shared::clock::rfc3339_millis(start + time::Duration::days(30))});
+    let (status, confirmed, _) = call(hub, "POST", CONFIRM, partner, claims).await;
+    assert_eq!(status, 200, "{confirmed}");
+}
+
 fn confirm_claims(ids: Value) -> Value {
     json!({
         "shop": "billing-shop.com",
@@ -392,71 +434,30 @@ async fn plans_confirmation_rollover_and_pause_end_to_end() {
 /// changes nothing; the statement follows the invoice rule.
 #[tokio::test(flavor = "multi_thread")]
 async fn usage_records_reach_the_partner_and_the_statement_follows_the_invoice_rule() {
-    use shared::{analytics::PageView, outbound::delivery::Deliveries};
+    use shared::analytics::PageView;
     const STATEMENT: &str = "/api/v0/partners/domains/statement";
     let hub = TestHub::start("usage").await;
     let stand_in = hub.stand_in.hub.clone();
     let partner = hub.register("Usage", PARTNER_A_PUB, PARTNER_A_KEY).await;
     let other = hub.register("Other", PARTNER_B_PUB, PARTNER_B_KEY).await;
-    let (status, provisioned) = hub
-        .provision(&partner, &shop_claims("usage-shop.com"))
-        .await;
-    assert_eq!(status, 201);
-    let secret_key = provisioned["domain"]["secretKey"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let account = AccountId::for_shop(&ShopDomain::parse("usage-shop.com").unwrap());
-    let signing_secret = shared::partner_webhooks::set_endpoint(
-        &stand_in.table,
-        stand_in.accounts.sealer(),
-        partner.id,
-        "https://partner.example.com",
-    )
-    .await
-    .unwrap();
+    let (account, secret_key, signing_secret) =
+        shop_with_webhook(&hub, &partner, "usage-shop.com").await;
 
     // A plan priced on monthly active users, beside the contract's three.
-    let mut catalog: Vec<shared::plans::PlanSpec> = stand_in
-        .plans
-        .list()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.spec)
-        .collect();
-    catalog.push(shared::plans::PlanSpec {
-        id: 4,
-        name: "Audience".into(),
-        summary: "Who visits.".into(),
-        description: String::new(),
-        allowed_actions: vec![],
-        tiered_pricings: vec![],
-        dynamic_pricings: vec![shared::plans::DynamicPricing {
-            unit: "monthlyActiveUsers".into(),
-            unit_price: shared::domain::Price::parse("0.05").unwrap(),
-        }],
-        kind: "modular".into(),
-        trial_days: 0,
-    });
-    stand_in.plans.put(&catalog).await.unwrap();
+    hub.add_plan(hub_tests::plan(
+        4,
+        "Audience",
+        &[],
+        &[("monthlyActiveUsers", "0.05")],
+    ))
+    .await;
 
     // Confirmed six days ago, two trial days.
     let today = time::OffsetDateTime::now_utc().date();
     let d0 = today - time::Duration::days(6);
     let start = d0.midnight().assume_utc();
     let day = |n: i64| shared::analytics::day_string(d0 + time::Duration::days(n));
-    let (status, confirmed, _) = call(
-        &hub,
-        "POST",
-        CONFIRM,
-        &partner,
-        json!({"shop": "usage-shop.com", "trialDays": 2, "subscriptionIds": [1, 2, 3, 4],
-            "start": shared::clock::rfc3339_millis(start),
-            "end": shared::clock::rfc3339_millis(start + time::Duration::days(30))}),
-    )
-    .await;
-    assert_eq!(status, 200, "{confirmed}");
+    confirm_from(&hub, &partner, "usage-shop.com", &[1, 2, 3, 4], start, 2).await;
 
     // Page views on the first three days (users u1..u4); two users signed in by SSO.
     for (n, users) in [
@@ -511,15 +512,7 @@ async fn usage_records_reach_the_partner_and_the_statement_follows_the_invoice_r
         {"host": "partner.example.com", "status": 429, "headers": {"retry-after": "1"}},
     ]))
     .await;
-    let config = shared::outbound::OutboundConfig::from_config(&stand_in.config).unwrap();
-    let queue = Deliveries::new(
-        stand_in.uow.clone(),
-        shared::outbound::OutboundClient::new(config).unwrap(),
-    )
-    .with_signer(shared::partner_webhooks::WebhookSigner::new(
-        stand_in.table.clone(),
-        stand_in.accounts.clone(),
-    ));
+    let queue = hub.partner_deliveries();
     let first = outbound_deliveries::handle_at(&queue, time::OffsetDateTime::now_utc())
         .await
         .unwrap();
@@ -531,26 +524,13 @@ async fn usage_records_reach_the_partner_and_the_statement_follows_the_invoice_r
     let calls = hub.outbound_calls("partner.example.com").await;
     assert_eq!(calls.len(), 6, "{calls:#?}");
     let mut delivered: std::collections::BTreeMap<String, Value> = Default::default();
-    let checked_at = time::OffsetDateTime::now_utc().unix_timestamp();
     for call in &calls {
         assert_eq!(
             call["url"],
             "https://partner.example.com/releva/webhooks/usageRecords"
         );
-        assert_eq!(
-            call["headers"]["authorization"],
-            format!("Bearer {secret_key}")
-        );
+        hub_tests::assert_signed_webhook(call, &secret_key, &signing_secret);
         let body = call["body"].as_str().unwrap();
-        shared::webhooks::verify(
-            &signing_secret,
-            call["headers"]["webhook-id"].as_str(),
-            call["headers"]["webhook-timestamp"].as_str(),
-            call["headers"]["webhook-signature"].as_str(),
-            body.as_bytes(),
-            checked_at,
-        )
-        .unwrap();
         let id = call["headers"]["webhook-id"].as_str().unwrap().to_owned();
         let body: Value = serde_json::from_str(body).unwrap();
         // A retry carries the same message.
@@ -724,62 +704,18 @@ async fn change_requests_reach_the_partner_and_its_confirmation_url_shows_on_the
     let hub = TestHub::start("change-requests").await;
     let stand_in = hub.stand_in.hub.clone();
     let partner = hub.register("Changes", PARTNER_A_PUB, PARTNER_A_KEY).await;
-    let (status, provisioned) = hub
-        .provision(&partner, &shop_claims("change-shop.com"))
-        .await;
-    assert_eq!(status, 201);
-    let secret_key = provisioned["domain"]["secretKey"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let account = AccountId::for_shop(&ShopDomain::parse("change-shop.com").unwrap());
-    shared::partner_webhooks::set_endpoint(
-        &stand_in.table,
-        stand_in.accounts.sealer(),
-        partner.id,
-        "https://partner.example.com",
-    )
-    .await
-    .unwrap();
-    let mut catalog: Vec<shared::plans::PlanSpec> = stand_in
-        .plans
-        .list()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.spec)
-        .collect();
-    let tier = |name: &str, threshold: u64, price: &str| shared::plans::TieredPricing {
-        name: name.into(),
-        threshold,
-        price: shared::domain::Price::parse(price).unwrap(),
-        unit: "seats".into(),
-    };
-    catalog.push(shared::plans::PlanSpec {
-        id: 5,
-        name: "Team".into(),
-        summary: "Work together.".into(),
-        description: String::new(),
-        allowed_actions: vec![],
-        tiered_pricings: vec![tier("Solo", 0, "10"), tier("Team", 2, "30")],
-        dynamic_pricings: vec![],
-        kind: "modular".into(),
-        trial_days: 0,
-    });
-    stand_in.plans.put(&catalog).await.unwrap();
+    let (account, secret_key, signing_secret) =
+        shop_with_webhook(&hub, &partner, "change-shop.com").await;
+    hub.add_plan(hub_tests::plan(
+        5,
+        "Team",
+        &[("Solo", 0, "10", "seats"), ("Team", 2, "30", "seats")],
+        &[],
+    ))
+    .await;
     let d0 = time::OffsetDateTime::now_utc().date() - time::Duration::days(3);
     let start = d0.midnight().assume_utc();
-    let (status, confirmed, _) = call(
-        &hub,
-        "POST",
-        CONFIRM,
-        &partner,
-        json!({"shop": "change-shop.com", "trialDays": 0, "subscriptionIds": [1, 5],
-            "start": shared::clock::rfc3339_millis(start),
-            "end": shared::clock::rfc3339_millis(start + time::Duration::days(30))}),
-    )
-    .await;
-    assert_eq!(status, 200, "{confirmed}");
+    confirm_from(&hub, &partner, "change-shop.com", &[1, 5], start, 0).await;
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -867,15 +803,7 @@ async fn change_requests_reach_the_partner_and_its_confirmation_url_shows_on_the
         {"host": "partner.example.com", "path": "/releva/subscriptions", "body": {"ok": true}},
     ]))
     .await;
-    let config = shared::outbound::OutboundConfig::from_config(&stand_in.config).unwrap();
-    let queue = shared::outbound::delivery::Deliveries::new(
-        stand_in.uow.clone(),
-        shared::outbound::OutboundClient::new(config).unwrap(),
-    )
-    .with_signer(shared::partner_webhooks::WebhookSigner::new(
-        stand_in.table.clone(),
-        stand_in.accounts.clone(),
-    ));
+    let queue = hub.partner_deliveries();
     let report = outbound_deliveries::handle_at(&queue, time::OffsetDateTime::now_utc())
         .await
         .unwrap();
@@ -888,16 +816,7 @@ async fn change_requests_reach_the_partner_and_its_confirmation_url_shows_on_the
         .collect();
     assert_eq!(sent.len(), 2);
     for (call, ids) in sent.iter().zip([json!([1, 5]), json!([1, 5, 3])]) {
-        assert_eq!(
-            call["headers"]["authorization"],
-            format!("Bearer {secret_key}")
-        );
-        assert!(
-            call["headers"]["webhook-signature"]
-                .as_str()
-                .unwrap()
-                .starts_with("v1,")
-        );
+        hub_tests::assert_signed_webhook(call, &secret_key, &signing_secret);
         let body: Value = serde_json::from_str(call["body"].as_str().unwrap()).unwrap();
         assert_eq!(body, json!({ "subscriptionIds": ids }));
     }
@@ -990,44 +909,18 @@ async fn sms_of_a_site_billed_to_a_shop_are_its_text_messages_once() {
         .unwrap();
     assert_eq!(billed.billed_shop, Some(shop));
 
-    let mut catalog: Vec<shared::plans::PlanSpec> = stand_in
-        .plans
-        .list()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|p| p.spec)
-        .collect();
-    catalog.push(shared::plans::PlanSpec {
-        id: 6,
-        name: "Texts".into(),
-        summary: "Loyalty SMS.".into(),
-        description: String::new(),
-        allowed_actions: vec![],
-        tiered_pricings: vec![],
-        dynamic_pricings: vec![shared::plans::DynamicPricing {
-            unit: "textMessages".into(),
-            unit_price: shared::domain::Price::parse("0.01").unwrap(),
-        }],
-        kind: "modular".into(),
-        trial_days: 0,
-    });
-    stand_in.plans.put(&catalog).await.unwrap();
+    hub.add_plan(hub_tests::plan(
+        6,
+        "Texts",
+        &[],
+        &[("textMessages", "0.01")],
+    ))
+    .await;
     let now = time::OffsetDateTime::now_utc();
     let start = (now.date() - time::Duration::days(2))
         .midnight()
         .assume_utc();
-    let (status, _, _) = call(
-        &hub,
-        "POST",
-        CONFIRM,
-        &partner,
-        json!({"shop": "sms-shop.com", "trialDays": 0, "subscriptionIds": [6],
-            "start": shared::clock::rfc3339_millis(start),
-            "end": shared::clock::rfc3339_millis(start + time::Duration::days(30))}),
-    )
-    .await;
-    assert_eq!(status, 200);
+    confirm_from(&hub, &partner, "sms-shop.com", &[6], start, 0).await;
 
     // Two SMS: one now (2 segments), one from two days ago, delivered late (3).
     let sent = |segments: u32,
