@@ -36,6 +36,9 @@ pub const DISABLE_AFTER: time::Duration = time::Duration::days(5);
 pub struct Signed {
     pub headers: Vec<(String, String)>,
     pub partner: PartnerId,
+    /// Whether the endpoint was failing when the attempt started: a success then has a
+    /// streak to clear; otherwise it changes nothing and costs no write or read.
+    pub endpoint_failing: bool,
 }
 
 fn secret_record(partner: PartnerId) -> String {
@@ -182,6 +185,7 @@ impl WebhookSigner {
                 (webhooks::SIGNATURE_HEADER.into(), signature),
             ],
             partner: partner.id,
+            endpoint_failing: endpoint.failing_since.is_some(),
         }))
     }
 }

@@ -244,7 +244,6 @@ async fn partners_webhooks_carry_the_shop_secret_key_and_a_verifiable_signature_
 
     let received = hub.outbound_calls("partner.example.com").await;
     assert_eq!(received.len(), 2, "{received:?}");
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     for call in &received {
         assert_eq!(
             call["url"],

@@ -236,14 +236,14 @@ impl Deliveries {
         self
     }
 
-    /// One attempt: the stored request, with the attempt's secret headers; the partner
-    /// whose endpoint it went to, for partners' webhooks.
+    /// One attempt: the stored request, with the attempt's secret headers; for partners'
+    /// webhooks, the partner whose endpoint it went to and whether that endpoint was failing.
     async fn attempt(
         &self,
         delivery: &Delivery,
     ) -> (
         Result<super::OutboundResponse, OutboundError>,
-        Option<crate::domain::PartnerId>,
+        Option<(crate::domain::PartnerId, bool)>,
     ) {
         let mut request = delivery.request();
         let mut partner = None;
@@ -251,7 +251,7 @@ impl Deliveries {
             match signer.prepare(delivery).await {
                 Ok(Some(signed)) => {
                     request.secret_headers = signed.headers;
-                    partner = Some(signed.partner);
+                    partner = Some((signed.partner, signed.endpoint_failing));
                 }
                 Ok(None) => {}
                 Err(e) => return (Err(e), None),
@@ -292,7 +292,8 @@ impl Deliveries {
             ..DeliveryReport::default()
         };
         for delivery in due {
-            let (mut result, partner) = self.attempt(&delivery).await;
+            let (mut result, signed) = self.attempt(&delivery).await;
+            let partner = signed.map(|(partner, _)| partner);
             // A change request's answer must be `{confirmationUrl}`; anything else fails.
             let mut confirmation = None;
             if delivery.kind == crate::partner_webhooks::CHANGE_REQUEST
@@ -308,7 +309,11 @@ impl Deliveries {
                     }
                 }
             }
-            if let Some(partner) = partner {
+            // The endpoint's health: recorded on a failure, or on the success that ends
+            // a failing streak (a healthy endpoint's success costs nothing).
+            if let Some((partner, failing)) = signed
+                && (failing || result.is_err())
+            {
                 let failure = result.as_ref().err().map(|e| e.to_string());
                 if let Err(e) = crate::partner_webhooks::record_outcome(
                     &self.uow,
