@@ -96,6 +96,21 @@ pub fn delivery(
     Some(Delivery::new(kind, Some(account), &request))
 }
 
+/// The usage webhook of one shop's metered day (`{usageRecords: [...]}`), or `None` when
+/// the partner has no endpoint or the day has no records.
+pub fn usage_delivery(
+    partner: &Partner,
+    account: AccountId,
+    records: &[crate::usage::MeteredRecord],
+) -> Option<Delivery> {
+    if records.is_empty() {
+        return None;
+    }
+    let wire: Vec<_> = records.iter().map(|r| &r.record).collect();
+    let body = serde_json::json!({ "usageRecords": wire });
+    delivery(partner, account, USAGE_RECORDS, USAGE_RECORDS_PATH, &body)
+}
+
 /// Adds each attempt's secret headers to partners' webhooks.
 #[derive(Clone, Debug)]
 pub struct WebhookSigner {
@@ -303,12 +318,8 @@ pub async fn enable(
                 ),
             )
             .await?;
-        for day in days.into_iter().filter(|d| !d.records.is_empty()) {
-            let wire: Vec<_> = day.records.iter().map(|r| &r.record).collect();
-            let body = serde_json::json!({ "usageRecords": wire });
-            let Some(mut resend) =
-                delivery(&record, shop.id, USAGE_RECORDS, USAGE_RECORDS_PATH, &body)
-            else {
+        for day in days {
+            let Some(mut resend) = usage_delivery(&record, shop.id, &day.records) else {
                 continue;
             };
             if let Some(id) = &day.delivery_id {

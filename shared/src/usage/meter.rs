@@ -20,7 +20,7 @@ use crate::{
     billing::{BillingPeriod, Selection},
     clock,
     domain::BillingOwner,
-    partner_webhooks::{self, USAGE_RECORDS, USAGE_RECORDS_PATH},
+    partner_webhooks,
     partners::Partner,
     store::{Planned, Query, StoreError, Tx, TxError, UnitOfWork, keys, keys::Due},
 };
@@ -130,20 +130,8 @@ impl UsageMeter {
                 let usage = self.usage(account, period, day).await?;
                 let earlier = self.earlier_records(account, period, day).await?;
                 let records = price_day(&selection.plans, period, day, &usage, &earlier);
-                let delivery = match (records.is_empty(), partner) {
-                    (false, Some(partner)) => {
-                        let wire: Vec<_> = records.iter().map(|r| &r.record).collect();
-                        let body = serde_json::json!({ "usageRecords": wire });
-                        partner_webhooks::delivery(
-                            partner,
-                            id,
-                            USAGE_RECORDS,
-                            USAGE_RECORDS_PATH,
-                            &body,
-                        )
-                    }
-                    _ => None,
-                };
+                let delivery =
+                    partner.and_then(|p| partner_webhooks::usage_delivery(p, id, &records));
                 let metered = MeteredDay {
                     account_id: id,
                     day: day_text.clone(),
