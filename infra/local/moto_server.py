@@ -59,6 +59,7 @@ def main() -> None:
     )
     from werkzeug.serving import run_simple
 
+    _bound_streams()
     moto_app = DomainDispatcherApplication(create_backend_app)
 
     def app(environ, start_response):
@@ -89,6 +90,29 @@ def main() -> None:
 
 
 REQUESTS = {}
+
+# Records a table's stream keeps. DynamoDB keeps them 24 hours; moto keeps them all, and
+# deep-copies them with the table in every TransactWriteItems, so each transaction
+# would cost more the longer the stand-in runs. The stand-in's stream poller reads
+# within a fraction of a second, far inside this bound.
+STREAM_RECORDS_KEPT = 2000
+
+
+def _bound_streams():
+    from moto.dynamodb.models.table import StreamShard
+
+    add = StreamShard.add
+
+    def bounded_add(self, old, new):
+        add(self, old, new)
+        excess = len(self.items) - STREAM_RECORDS_KEPT
+        if excess > 0:
+            # Sequence numbers stay as they were: the first kept record's number is the
+            # shard's new start (moto indexes records by number - start).
+            del self.items[:excess]
+            self.starting_sequence_number += excess
+
+    StreamShard.add = bounded_add
 
 
 def _json(start_response, value):

@@ -184,7 +184,12 @@ impl Accounts {
         profile: &ShopProfile,
     ) -> Result<Planned<ProvisionedShop>, AccountError> {
         let id = AccountId::for_shop(&profile.domain);
-        if let Some(existing) = self.get(id).await? {
+        // A cold function makes its data key while it reads, so a new shop's secrets
+        // are sealed without a KMS round trip of their own.
+        let (existing, _) = tokio::try_join!(self.get(id), async {
+            Ok::<_, AccountError>(self.sealer.prepare().await?)
+        })?;
+        if let Some(existing) = existing {
             return Ok(Planned::nothing(
                 self.existing_shop(partner, existing).await?,
             ));

@@ -230,12 +230,26 @@ pub struct AwsClients {
 impl AwsClients {
     /// The clients, each operation bounded by `timeout` (all attempts together; one
     /// attempt gets 40% of it, so a stalled connection is retried once or twice in time).
+    /// Each carries the round-trip counter (`round_trips`), idle outside a measurement.
     pub fn new(sdk: &SdkConfig, timeout: Duration) -> Self {
+        use crate::round_trips::CallCounter;
         let sdk = &with_operation_timeout(sdk, timeout);
         Self {
-            dynamodb: aws_sdk_dynamodb::Client::new(sdk),
-            eventbridge: aws_sdk_eventbridge::Client::new(sdk),
-            kms: aws_sdk_kms::Client::new(sdk),
+            dynamodb: aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(sdk)
+                    .interceptor(CallCounter)
+                    .build(),
+            ),
+            eventbridge: aws_sdk_eventbridge::Client::from_conf(
+                aws_sdk_eventbridge::config::Builder::from(sdk)
+                    .interceptor(CallCounter)
+                    .build(),
+            ),
+            kms: aws_sdk_kms::Client::from_conf(
+                aws_sdk_kms::config::Builder::from(sdk)
+                    .interceptor(CallCounter)
+                    .build(),
+            ),
         }
     }
 }

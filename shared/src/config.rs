@@ -55,6 +55,9 @@ pub struct Config {
     pub sms_gateway_url: String,
     /// How long a member's gateway eligibility is trusted (`SMS_ELIGIBILITY_TTL_SECONDS`).
     pub sms_eligibility_ttl: Duration,
+    /// How long a warm function trusts a partner it found by token
+    /// (`PARTNER_CACHE_SECONDS`, 0 by default: every call reads; the template sets it).
+    pub partner_cache: Duration,
     /// How long one send run takes new work (`SMS_RUN_BUDGET_SECONDS`), below the
     /// function's timeout.
     pub sms_run_budget: Duration,
@@ -196,6 +199,7 @@ impl Config {
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| Self::DEFAULT_SMS_GATEWAY_URL.to_owned()),
             sms_eligibility_ttl: seconds("SMS_ELIGIBILITY_TTL_SECONDS", Duration::from_secs(3600))?,
+            partner_cache: seconds("PARTNER_CACHE_SECONDS", Duration::ZERO)?,
             sms_run_budget: duration(
                 "SMS_RUN_BUDGET_SECONDS",
                 Duration::from_secs(240),

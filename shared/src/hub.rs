@@ -55,7 +55,7 @@ impl Hub {
         let table = Table::new(clients.dynamodb.clone(), &config.table_name);
         let publisher = EventPublisher::new(clients.eventbridge.clone(), &config.event_bus_name);
         let outbox = Outbox::new(table.clone(), publisher);
-        let uow = UnitOfWork::new(table.clone(), outbox.clone());
+        let uow = UnitOfWork::new(table.clone());
         let sealer = SecretSealer::new(clients.kms.clone(), &config.kms_key_id);
         let plans = crate::plans::Plans::new(uow.clone());
         Self {
@@ -68,7 +68,7 @@ impl Hub {
                 crate::embed::EmbedKeys::new(clients.kms.clone(), &config.embed_signing_key_ids),
                 &config,
             ),
-            partners: Partners::new(uow.clone()),
+            partners: Partners::caching(uow.clone(), config.partner_cache),
             accounts: Accounts::new(uow.clone(), sealer),
             timeline: Timeline::new(table.clone()),
             dead_letters: DeadLetters::new(table.clone()),

@@ -28,6 +28,7 @@ pub mod outbound;
 pub mod partner_webhooks;
 pub mod partners;
 pub mod plans;
+pub mod round_trips;
 pub mod runtime;
 pub mod secrets;
 pub mod signed_payload;

@@ -1,6 +1,12 @@
 //! Partners: who they are, how they authenticate (a token stored as a hash) and the
 //! public keys that verify their signed payloads (several, by key id, for rotation).
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -164,11 +170,28 @@ pub struct Registration {
 #[derive(Clone, Debug)]
 pub struct Partners {
     uow: UnitOfWork,
+    /// Partners found by token, for `PARTNER_CACHE_SECONDS`: a revoked token or a changed
+    /// key takes effect in a warm function within that time.
+    by_token: Arc<Mutex<HashMap<String, (Partner, Instant)>>>,
+    cache_for: Duration,
 }
 
+/// The most tokens a function remembers (a partner's calls use one or two).
+const CACHED_TOKENS: usize = 1000;
+
 impl Partners {
+    /// No caching: every call reads the partner (operators' tools, tests of revocation).
     pub fn new(uow: UnitOfWork) -> Self {
-        Self { uow }
+        Self::caching(uow, Duration::ZERO)
+    }
+
+    /// Partners found by token are kept for `cache_for` per process.
+    pub fn caching(uow: UnitOfWork, cache_for: Duration) -> Self {
+        Self {
+            uow,
+            by_token: Arc::default(),
+            cache_for,
+        }
     }
 
     fn table(&self) -> &Table {
@@ -446,21 +469,51 @@ impl Partners {
             .ok_or(PartnerError::UnknownAnalyticsKey)
     }
 
-    /// The partner a token belongs to (one query on GSI1), compared in constant time.
+    /// The partner a token belongs to, keys and routes included: one query on GSI1 (which
+    /// projects the whole record), compared in constant time; then from the process's
+    /// cache for `cache_for`. Unknown tokens are never cached.
     pub async fn authenticate(&self, token: Option<&str>) -> Result<Partner, PartnerError> {
         let token = token
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(PartnerError::MissingToken)?;
         let hash = token_hash(token);
+        if let Some(partner) = self.cached(&hash) {
+            return Ok(partner);
+        }
         let found: Vec<Partner> = self
             .table()
             .query_all(&Query::gsi1(keys::partner_token_gsi1pk(&hash)).page_size(1))
             .await?;
-        found
+        let partner = found
             .into_iter()
             .find(|p| token_matches(token, &p.token_hash))
-            .ok_or(PartnerError::UnknownToken)
+            .ok_or(PartnerError::UnknownToken)?;
+        self.remember(hash, &partner);
+        Ok(partner)
+    }
+
+    fn cached(&self, hash: &str) -> Option<Partner> {
+        if self.cache_for.is_zero() {
+            return None;
+        }
+        let cache = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < self.cache_for)
+            .map(|(partner, _)| partner.clone())
+    }
+
+    fn remember(&self, hash: String, partner: &Partner) {
+        if self.cache_for.is_zero() {
+            return;
+        }
+        let mut cache = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
+        cache.retain(|_, (_, at)| at.elapsed() < self.cache_for);
+        if cache.len() >= CACHED_TOKENS {
+            cache.clear();
+        }
+        cache.insert(hash, (partner.clone(), Instant::now()));
     }
 }
 

@@ -1,6 +1,17 @@
 //! Secrets. Tokens the hub only checks are random and stored as SHA-256 hashes;
-//! secrets the hub must present again are sealed field by field with KMS.
+//! secrets the hub must present again are sealed field by field under a KMS data key
+//! (envelope encryption, see [`SecretSealer`]).
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use aes_gcm::{
+    Aes256Gcm, Key, Nonce,
+    aead::{Aead, KeyInit, Payload},
+};
 use aws_sdk_kms::{Client, primitives::Blob};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore;
@@ -68,12 +79,61 @@ pub fn rsa_key_pair_pems(private: &rsa::RsaPrivateKey) -> Result<(String, String
     Ok((private_pem, public_pem))
 }
 
-/// Seals and opens secrets with a KMS key; the encryption context binds a ciphertext
-/// to its record and field, so a sealed value cannot be moved to another record.
-#[derive(Clone, Debug)]
+/// How long a data key seals new secrets, and how many, before a fresh one is made (the
+/// AWS Encryption SDK's caching model: a bounded age and number of messages per key).
+pub const SEALING_KEY_MAX_AGE: Duration = Duration::from_secs(5 * 60);
+pub const SEALING_KEY_MAX_USES: u32 = 1000;
+/// How long an opened data key stays in memory, and how many are kept.
+pub const OPENED_KEY_MAX_AGE: Duration = Duration::from_secs(5 * 60);
+pub const OPENED_KEYS_KEPT: usize = 1000;
+
+/// The sealed form's version prefix: `v2.<wrapped data key>.<nonce and ciphertext>`.
+/// Values without it were sealed by KMS `Encrypt` alone and are opened by `Decrypt`.
+const ENVELOPE: &str = "v2.";
+/// The encryption context of every data key (KMS binds it to the wrapped key).
+const KEY_CONTEXT: (&str, &str) = ("purpose", "partner-hub-secrets");
+
+/// Seals and opens the secrets the hub must present again, by envelope encryption: a
+/// KMS data key (AES-256) encrypts each value with AES-GCM, the record and field as
+/// associated data, so a sealed value cannot be moved to another record or field; the
+/// data key travels wrapped by KMS inside the sealed value.
+///
+/// Plaintext data keys are cached per process ([`SEALING_KEY_MAX_AGE`] and
+/// [`SEALING_KEY_MAX_USES`] for sealing, [`OPENED_KEY_MAX_AGE`] for opening), so a warm
+/// function seals with no KMS call and opens a value sealed under a known key with none.
+#[derive(Clone)]
 pub struct SecretSealer {
     kms: Client,
     key_id: String,
+    keys: Arc<KeyCache>,
+}
+
+impl std::fmt::Debug for SecretSealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretSealer")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A data key in the clear, with its KMS-wrapped form.
+#[derive(Clone)]
+struct DataKey {
+    plain: Key<Aes256Gcm>,
+    wrapped: Vec<u8>,
+}
+
+struct SealingKey {
+    key: DataKey,
+    made: Instant,
+    uses: u32,
+}
+
+#[derive(Default)]
+struct KeyCache {
+    /// Held while a new data key is made, so concurrent seals wait for one key.
+    sealing: tokio::sync::Mutex<Option<SealingKey>>,
+    opened: Mutex<HashMap<Vec<u8>, (Key<Aes256Gcm>, Instant)>>,
 }
 
 impl SecretSealer {
@@ -81,6 +141,7 @@ impl SecretSealer {
         Self {
             kms,
             key_id: key_id.into(),
+            keys: Arc::default(),
         }
     }
 
@@ -90,23 +151,144 @@ impl SecretSealer {
         record: &str,
         field: &str,
     ) -> Result<String, SecretError> {
-        let out = self
-            .kms
-            .encrypt()
-            .key_id(&self.key_id)
-            .plaintext(Blob::new(plaintext.as_bytes()))
-            .encryption_context("record", record)
-            .encryption_context("field", field)
-            .send()
-            .await
-            .map_err(|e| {
-                SecretError::Kms(aws_sdk_kms::error::DisplayErrorContext(e).to_string())
-            })?;
-        let blob = out.ciphertext_blob.ok_or(SecretError::Corrupt)?;
-        Ok(URL_SAFE_NO_PAD.encode(blob.as_ref()))
+        let key = self.sealing_key().await?;
+        let cipher = Aes256Gcm::new(&key.plain);
+        let mut nonce = [0u8; NONCE_BYTES];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let nonce = Nonce::from(nonce);
+        let ciphertext = cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext.as_bytes(),
+                    aad: &associated_data(record, field),
+                },
+            )
+            .map_err(|_| SecretError::Corrupt)?;
+        let mut body = nonce.to_vec();
+        body.extend_from_slice(&ciphertext);
+        Ok(format!(
+            "{ENVELOPE}{}.{}",
+            URL_SAFE_NO_PAD.encode(&key.wrapped),
+            URL_SAFE_NO_PAD.encode(body)
+        ))
     }
 
     pub async fn open(
+        &self,
+        sealed: &str,
+        record: &str,
+        field: &str,
+    ) -> Result<String, SecretError> {
+        let Some(envelope) = sealed.strip_prefix(ENVELOPE) else {
+            return self.open_kms_sealed(sealed, record, field).await;
+        };
+        let (wrapped, body) = envelope.split_once('.').ok_or(SecretError::Corrupt)?;
+        let decode = |text: &str| {
+            URL_SAFE_NO_PAD
+                .decode(text)
+                .map_err(|_| SecretError::Corrupt)
+        };
+        let (wrapped, body) = (decode(wrapped)?, decode(body)?);
+        if body.len() < NONCE_BYTES {
+            return Err(SecretError::Corrupt);
+        }
+        let key = self.opening_key(wrapped).await?;
+        let (nonce, ciphertext) = body.split_at(NONCE_BYTES);
+        let nonce: [u8; NONCE_BYTES] = nonce.try_into().map_err(|_| SecretError::Corrupt)?;
+        let plain = Aes256Gcm::new(&key)
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: &associated_data(record, field),
+                },
+            )
+            .map_err(|_| SecretError::Corrupt)?;
+        String::from_utf8(plain).map_err(|_| SecretError::Corrupt)
+    }
+
+    /// Makes sure a data key is ready for sealing (a cold function can ask for it while
+    /// it reads, so sealing later costs no round trip of its own).
+    pub async fn prepare(&self) -> Result<(), SecretError> {
+        let mut sealing = self.keys.sealing.lock().await;
+        if !sealing.as_ref().is_some_and(SealingKey::fresh) {
+            *sealing = Some(SealingKey::new(self.generate().await?));
+        }
+        Ok(())
+    }
+
+    /// The current sealing key, counted as used; a new one once it is too old or used.
+    async fn sealing_key(&self) -> Result<DataKey, SecretError> {
+        let mut sealing = self.keys.sealing.lock().await;
+        if !sealing.as_ref().is_some_and(SealingKey::fresh) {
+            *sealing = Some(SealingKey::new(self.generate().await?));
+        }
+        let current = sealing.as_mut().ok_or(SecretError::Corrupt)?;
+        current.uses += 1;
+        Ok(current.key.clone())
+    }
+
+    async fn generate(&self) -> Result<DataKey, SecretError> {
+        let out = self
+            .kms
+            .generate_data_key()
+            .key_id(&self.key_id)
+            .key_spec(aws_sdk_kms::types::DataKeySpec::Aes256)
+            .encryption_context(KEY_CONTEXT.0, KEY_CONTEXT.1)
+            .send()
+            .await
+            .map_err(kms_error)?;
+        let plain = out.plaintext.ok_or(SecretError::Corrupt)?;
+        let wrapped = out.ciphertext_blob.ok_or(SecretError::Corrupt)?;
+        let key = DataKey {
+            plain: key_from(plain.as_ref())?,
+            wrapped: wrapped.into_inner(),
+        };
+        // Values sealed under it open without KMS in this process.
+        self.remember(&key.wrapped, key.plain);
+        Ok(key)
+    }
+
+    /// The data key a sealed value carries: from the cache, or unwrapped by KMS.
+    async fn opening_key(&self, wrapped: Vec<u8>) -> Result<Key<Aes256Gcm>, SecretError> {
+        if let Some(key) = self.cached(&wrapped) {
+            return Ok(key);
+        }
+        let out = self
+            .kms
+            .decrypt()
+            .ciphertext_blob(Blob::new(wrapped.clone()))
+            .encryption_context(KEY_CONTEXT.0, KEY_CONTEXT.1)
+            .send()
+            .await
+            .map_err(kms_error)?;
+        let key = key_from(out.plaintext.ok_or(SecretError::Corrupt)?.as_ref())?;
+        self.remember(&wrapped, key);
+        Ok(key)
+    }
+
+    fn cached(&self, wrapped: &[u8]) -> Option<Key<Aes256Gcm>> {
+        let opened = self.keys.opened.lock().unwrap_or_else(|e| e.into_inner());
+        opened
+            .get(wrapped)
+            .filter(|(_, at)| at.elapsed() < OPENED_KEY_MAX_AGE)
+            .map(|(key, _)| *key)
+    }
+
+    fn remember(&self, wrapped: &[u8], key: Key<Aes256Gcm>) {
+        let mut opened = self.keys.opened.lock().unwrap_or_else(|e| e.into_inner());
+        opened.retain(|_, (_, at)| at.elapsed() < OPENED_KEY_MAX_AGE);
+        if opened.len() >= OPENED_KEYS_KEPT {
+            // Full of live keys: start over rather than grow (a warm function rarely
+            // sees this many accounts' keys within the age limit).
+            opened.clear();
+        }
+        opened.insert(wrapped.to_vec(), (key, Instant::now()));
+    }
+
+    /// A value sealed by KMS `Encrypt` (before envelope encryption): one `Decrypt`.
+    async fn open_kms_sealed(
         &self,
         sealed: &str,
         record: &str,
@@ -123,12 +305,70 @@ impl SecretSealer {
             .encryption_context("field", field)
             .send()
             .await
-            .map_err(|e| {
-                SecretError::Kms(aws_sdk_kms::error::DisplayErrorContext(e).to_string())
-            })?;
+            .map_err(kms_error)?;
         let plain = out.plaintext.ok_or(SecretError::Corrupt)?;
         String::from_utf8(plain.into_inner()).map_err(|_| SecretError::Corrupt)
     }
+
+    /// Seals a value the way the hub did before envelope encryption (one KMS `Encrypt`
+    /// per value), for tests that open values stored by earlier versions.
+    pub async fn seal_with_kms(
+        &self,
+        plaintext: &str,
+        record: &str,
+        field: &str,
+    ) -> Result<String, SecretError> {
+        let out = self
+            .kms
+            .encrypt()
+            .key_id(&self.key_id)
+            .plaintext(Blob::new(plaintext.as_bytes()))
+            .encryption_context("record", record)
+            .encryption_context("field", field)
+            .send()
+            .await
+            .map_err(kms_error)?;
+        let blob = out.ciphertext_blob.ok_or(SecretError::Corrupt)?;
+        Ok(URL_SAFE_NO_PAD.encode(blob.as_ref()))
+    }
+}
+
+impl SealingKey {
+    fn new(key: DataKey) -> Self {
+        Self {
+            key,
+            made: Instant::now(),
+            uses: 0,
+        }
+    }
+
+    fn fresh(&self) -> bool {
+        self.made.elapsed() < SEALING_KEY_MAX_AGE && self.uses < SEALING_KEY_MAX_USES
+    }
+}
+
+const NONCE_BYTES: usize = 12;
+
+/// The associated data of a sealed value: its record and field, unambiguously joined.
+fn associated_data(record: &str, field: &str) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(record.len() + field.len() + 1);
+    aad.extend_from_slice(record.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(field.as_bytes());
+    aad
+}
+
+fn key_from(bytes: &[u8]) -> Result<Key<Aes256Gcm>, SecretError> {
+    let bytes: [u8; 32] = bytes.try_into().map_err(|_| SecretError::Corrupt)?;
+    Ok(Key::<Aes256Gcm>::from(bytes))
+}
+
+fn kms_error<E, R>(e: aws_sdk_kms::error::SdkError<E, R>) -> SecretError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    SecretError::Kms(aws_sdk_kms::error::DisplayErrorContext(e).to_string())
 }
 
 #[cfg(test)]
@@ -142,6 +382,11 @@ mod tests {
         assert!(a.starts_with("pt_"));
         assert_ne!(a, b);
         assert_eq!(a.len(), 3 + 43);
+    }
+
+    #[test]
+    fn associated_data_tells_record_and_field_apart() {
+        assert_ne!(associated_data("ab", "c"), associated_data("a", "bc"));
     }
 
     #[test]

@@ -107,6 +107,7 @@ async fn a_transaction_writes_all_or_nothing() {
             async {
                 let mut tx = Tx::new();
                 tx.put_new(&note("t", 2))?.put_new(&note("t", 1))?; // exists: cancels all
+                tx.event(deleted_event());
                 Ok(Planned::new(tx, ()))
             }
         })
@@ -117,6 +118,21 @@ async fn a_transaction_writes_all_or_nothing() {
         "a lost condition re-plans, a bounded number of times"
     );
     assert_eq!(table.get::<Note>(&note("t", 2).keys()).await.unwrap(), None);
+    assert!(
+        outbox_items(&hub).await.is_empty(),
+        "no outbox item, so no event, for a change that did not commit"
+    );
+}
+
+/// Every outbox item in the table (what the stream hands the relay).
+async fn outbox_items(hub: &Hub) -> Vec<OutboxRecord> {
+    hub.table
+        .query_all(&Query::due(
+            shared::store::keys::Due::Outbox,
+            clock::sortable(clock::now() + Duration::from_secs(60)),
+        ))
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -312,43 +328,59 @@ async fn provisioning_is_unique_per_shop_and_seals_credentials() {
             .is_empty()
     );
 
-    // The event was published right after the commit: nothing is left in the outbox.
-    let report = hub
-        .outbox
-        .sweep_older_than(clock::now(), Duration::ZERO)
-        .await
-        .unwrap();
-    assert_eq!(report.found, 0);
+    // One committed change, one outbox item with its event; the repeat and the refused
+    // call committed nothing, so they staged nothing.
+    let items = outbox_items(&hub).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].events.len(), 1);
+    assert_eq!(items[0].events[0].detail_type, "account.provisioned");
+    let detail: serde_json::Value = serde_json::from_str(&items[0].events[0].detail).unwrap();
+    assert_eq!(detail["accountId"], first.account.id.to_string());
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_sweep_publishes_what_a_crash_left_in_the_outbox() {
+async fn a_changes_events_are_one_outbox_item_that_the_relay_and_republish_publish() {
     let hub = hub("outbox").await;
-    // Committed changes whose publish never happened (the process died after commit).
+    // Thirteen changes of two events each, two minutes ago, and one fresh change.
     for _ in 0..13 {
-        let mut event = deleted_event();
-        event.occurred_at = clock::now() - Duration::from_secs(120);
-        let record = OutboxRecord::from_event(&event).unwrap();
-        hub.table.put_new(&record).await.unwrap();
+        let mut first = deleted_event();
+        first.occurred_at = clock::now() - Duration::from_secs(120);
+        let mut tx = Tx::new();
+        tx.event(first).event(deleted_event());
+        assert!(hub.uow.commit_once(tx).await.unwrap());
     }
-    // Fresh items are left to the request that wrote them.
-    let fresh = OutboxRecord::from_event(&deleted_event()).unwrap();
-    hub.table.put_new(&fresh).await.unwrap();
+    let mut tx = Tx::new();
+    tx.event(deleted_event());
+    assert!(hub.uow.commit_once(tx).await.unwrap());
+    let items = outbox_items(&hub).await;
+    assert_eq!(items.len(), 14, "one item per change");
 
-    let report = hub.outbox.sweep(clock::now()).await.unwrap();
-    assert_eq!(report.found, 13, "13 stale events, in two PutEvents chunks");
-    assert_eq!(report.published, 13);
-    let again = hub.outbox.sweep(clock::now()).await.unwrap();
-    assert_eq!(again.found, 0, "published events leave the outbox");
-    let later = hub
+    // The relay publishes a batch's events in order, ten per PutEvents.
+    let report = hub.outbox.relay(&items).await.unwrap();
+    assert_eq!((report.records, report.events), (14, 27));
+    assert!(report.complete(), "{report:?}");
+
+    // An operator republishes a window: only the changes staged in it.
+    let now = clock::now();
+    let window = hub
         .outbox
-        .sweep(clock::now() + Duration::from_secs(60))
+        .republish(
+            now - Duration::from_secs(300),
+            now - Duration::from_secs(60),
+        )
         .await
         .unwrap();
-    assert_eq!(
-        later.found, 1,
-        "the fresh one is swept once it is old enough"
-    );
+    assert_eq!((window.records, window.events), (13, 26));
+    assert!(window.complete());
+    let empty = hub
+        .outbox
+        .republish(
+            now - Duration::from_secs(3600),
+            now - Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+    assert_eq!(empty.records, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -691,4 +723,84 @@ async fn sso_links_are_single_use_and_users_unique_by_partner_and_email() {
             .is_none()
     );
     assert!(hub.admin.session("ses_guess", now).await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_are_sealed_under_a_cached_data_key_and_old_values_still_open() {
+    use shared::round_trips::measure;
+    let hub = hub("sealer").await;
+    let sealer = hub.accounts.sealer();
+    let (first, cold) = measure(sealer.seal("s3cret", "ACCOUNT#1", "secretKey")).await;
+    let first = first.unwrap();
+    assert_eq!(cold.calls.len(), 1, "one data key: {cold:?}");
+    assert!(cold.calls[0].contains("GenerateDataKey"), "{cold:?}");
+    let (second, warm) = measure(sealer.seal("other", "ACCOUNT#2", "secretKey")).await;
+    let second = second.unwrap();
+    assert!(warm.calls.is_empty(), "the cached key seals: {warm:?}");
+    assert!(first.starts_with("v2.") && !first.contains("s3cret"));
+    assert_ne!(first, second);
+
+    let (opened, calls) = measure(sealer.open(&first, "ACCOUNT#1", "secretKey")).await;
+    assert_eq!(opened.unwrap(), "s3cret");
+    assert!(calls.calls.is_empty(), "{calls:?}");
+    // Bound to its record and field.
+    assert!(sealer.open(&first, "ACCOUNT#2", "secretKey").await.is_err());
+    assert!(
+        sealer
+            .open(&first, "ACCOUNT#1", "accessToken")
+            .await
+            .is_err()
+    );
+    let mut tampered = first.clone();
+    tampered.pop();
+    tampered.push(if first.ends_with('A') { 'B' } else { 'A' });
+    assert!(
+        sealer
+            .open(&tampered, "ACCOUNT#1", "secretKey")
+            .await
+            .is_err()
+    );
+
+    // Another process unwraps the data key once, then opens from its cache.
+    let (sdk, _) = hub_emulator::test_resources("sealer-fresh").await.unwrap();
+    let fresh = Hub::new(hub.config.clone(), &sdk);
+    let (opened, calls) = measure(
+        fresh
+            .accounts
+            .sealer()
+            .open(&first, "ACCOUNT#1", "secretKey"),
+    )
+    .await;
+    assert_eq!(opened.unwrap(), "s3cret");
+    assert_eq!(calls.calls.len(), 1, "{calls:?}");
+    assert!(calls.calls[0].contains("Decrypt"));
+    let (opened, calls) = measure(
+        fresh
+            .accounts
+            .sealer()
+            .open(&second, "ACCOUNT#2", "secretKey"),
+    )
+    .await;
+    assert_eq!(opened.unwrap(), "other");
+    assert!(calls.calls.is_empty(), "same data key: {calls:?}");
+
+    // Values sealed before envelope encryption (one KMS Encrypt each) still open.
+    let legacy = sealer
+        .seal_with_kms("legacy", "ACCOUNT#3", "accessToken")
+        .await
+        .unwrap();
+    assert!(!legacy.starts_with("v2."));
+    assert_eq!(
+        sealer
+            .open(&legacy, "ACCOUNT#3", "accessToken")
+            .await
+            .unwrap(),
+        "legacy"
+    );
+    assert!(
+        sealer
+            .open(&legacy, "ACCOUNT#4", "accessToken")
+            .await
+            .is_err()
+    );
 }

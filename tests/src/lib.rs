@@ -340,6 +340,19 @@ impl TestHub {
         body["calls"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Every outbox item in the table: one per committed change that had events.
+    pub async fn outbox_items(&self) -> Vec<shared::events::OutboxRecord> {
+        self.stand_in
+            .hub
+            .table
+            .query_all(&shared::store::Query::due(
+                shared::store::keys::Due::Outbox,
+                shared::clock::sortable(shared::clock::now() + Duration::from_secs(60)),
+            ))
+            .await
+            .expect("outbox items")
+    }
+
     pub async fn fire_schedule(&self, name: &str) -> Value {
         let response = self
             .http

@@ -427,8 +427,7 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
             .unwrap()
             .is_empty()
     );
-    let sweep = hub.fire_schedule("OutboxSweepFunction.Sweep").await;
-    assert_eq!(sweep["result"]["found"], 0);
+    assert!(hub.outbox_items().await.is_empty(), "no change, no event");
 
     // Wrong method and unknown routes answer JSON too.
     let response = hub
@@ -493,8 +492,14 @@ async fn ten_concurrent_calls_for_one_new_shop_make_one_account_and_one_event() 
         timeline_types(&hub, "race-shop.com").await,
         vec!["account.provisioned"]
     );
-    let sweep = hub.fire_schedule("OutboxSweepFunction.Sweep").await;
-    assert_eq!(sweep["result"]["found"], 0, "nothing left in the outbox");
+    let provisioned = hub
+        .outbox_items()
+        .await
+        .iter()
+        .flat_map(|item| &item.events)
+        .filter(|e| e.detail_type == "account.provisioned")
+        .count();
+    assert_eq!(provisioned, 1, "one committed change, one event staged");
     hub.stop().await;
 }
 
@@ -550,6 +555,69 @@ async fn the_sample_hub_event_is_delivered_to_the_timeline_once() {
     assert_eq!(
         hub.stand_in.hub.timeline.list(account).await.unwrap().len(),
         1
+    );
+    hub.stop().await;
+}
+
+/// The AWS round trips of the provisioning requests so far, in order.
+fn provisioning_trips(hub: &TestHub) -> Vec<(bool, String, usize, Vec<String>)> {
+    hub.stand_in
+        .round_trips
+        .samples()
+        .into_iter()
+        .filter(|s| s.operation == "POST /api/v0/partners/domains")
+        .map(|s| (s.cold, s.outcome, s.round_trips, s.calls))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioning_takes_three_round_trips_cold_and_a_repeat_at_most_two() {
+    let hub = TestHub::start("round-trips").await;
+    let partner = hub.register("A", PARTNER_A_PUB, PARTNER_A_KEY).await;
+    for host in ["trips-one.com", "trips-one.com", "trips-two.com"] {
+        let (status, body) = hub.provision(&partner, &shop_claims(host)).await;
+        assert!(status == 200 || status == 201, "{status}: {body}");
+    }
+    let trips = provisioning_trips(&hub);
+    assert_eq!(trips.len(), 3, "{trips:?}");
+    // Cold: the token query, the account read beside the data key, the transaction.
+    let (cold, status, round_trips, calls) = &trips[0];
+    assert!(*cold && status == "201", "{trips:?}");
+    assert!(*round_trips <= 3, "a new shop, cold: {calls:?}");
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.contains("PutEvents") || c.contains("DeleteItem")),
+        "nothing is published on the request path: {calls:?}"
+    );
+    // Warm: the partner is cached; the repeat reads the account (its data key is known).
+    let (cold, status, round_trips, calls) = &trips[1];
+    assert!(!cold && status == "200");
+    assert!(*round_trips <= 2, "a repeat: {calls:?}");
+    let (_, status, round_trips, calls) = &trips[2];
+    assert_eq!(status, "201");
+    assert!(*round_trips <= 2, "a new shop, warm: {calls:?}");
+    assert!(
+        !calls.iter().any(|c| c.to_lowercase().contains("kms")),
+        "a warm function seals with its cached data key: {calls:?}"
+    );
+
+    // The same figures over HTTP, for tools.
+    let samples: Value = hub
+        .http
+        .get(hub.url("/_local/round-trips"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        samples
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["operation"] == "POST /api/v0/partners/domains" && s["cold"] == true)
     );
     hub.stop().await;
 }

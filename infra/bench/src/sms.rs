@@ -112,8 +112,6 @@ impl JobStore for MemoryJobs {
     ) -> Result<(), SmsError> {
         Ok(())
     }
-
-    async fn flush(&self) {}
 }
 
 fn peak_rss_mb() -> Option<f64> {

@@ -50,11 +50,19 @@ pub struct OnFailure {
 
 impl OnFailure {
     pub async fn record(&self, payload: &Value, error: &str, attempts: u32) -> Result<(), String> {
+        self.send(
+            &on_failure_record(&self.function, payload, error, attempts),
+            error,
+        )
+        .await
+    }
+
+    /// Sends an on-failure record as it is (a stream batch's record, see `streams`).
+    pub async fn send(&self, record: &Value, error: &str) -> Result<(), String> {
         let Some(queue_url) = &self.queue_url else {
             tracing::error!(function = %self.function, %error, "invocation failed for good; no on-failure destination, dropped");
             return Ok(());
         };
-        let record = on_failure_record(&self.function, payload, error, attempts);
         self.sqs
             .send_message()
             .queue_url(queue_url)

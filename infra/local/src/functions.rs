@@ -10,7 +10,7 @@ pub fn all() -> Vec<Function> {
     vec![
         partner_api::function(),
         account_timeline::function(),
-        outbox_sweep::function(),
+        outbox_relay::function(),
         subscription_events::function(),
         partner_notifier::function(),
         account_cleanup::function(),

@@ -6,6 +6,8 @@
 //! - every HttpApi route is served on 127.0.0.1 through the function's own axum router;
 //! - every EventBridgeRule becomes a rule on the emulator's bus targeting a queue that a
 //!   poller hands to the function (the emulator does the pattern matching);
+//! - every event source mapping on a table's stream (the outbox relay) is polled from the
+//!   emulator's DynamoDB stream and delivered as Lambda would (`streams`);
 //! - every schedule runs on a timer and can be fired now with
 //!   `POST /_local/schedules/{name}`;
 //! - a demo partner is seeded and written to `.hub/demo-partner.json`, a demo
@@ -23,10 +25,12 @@ pub mod lambda_api;
 pub mod oauth_provider;
 pub mod partner_buses;
 pub mod recorder;
+pub mod round_trips;
 pub mod routes;
 pub mod rules;
 pub mod schedules;
 pub mod sms_gateway;
+pub mod streams;
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
@@ -163,6 +167,8 @@ pub struct StandIn {
     pub partner_buses: partner_buses::PartnerBuses,
     /// Third parties' HTTP endpoints played locally (see `recorder`).
     pub recorder: recorder::Recorder,
+    /// The AWS round trips of every request and event so far (see `round_trips`).
+    pub round_trips: round_trips::RoundTripLog,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     _emulator: EmulatorHandle,
@@ -298,6 +304,9 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
     let mut embed_hub: Option<Arc<Hub>> = None;
     // Event functions by name, for the Lambda Invoke API the stand-in serves.
     let mut invocable: HashMap<String, functions::Invoke> = HashMap::new();
+    let round_trip_log = round_trips::RoundTripLog::from_env();
+    // Event functions by logical id, for the template's event source mappings.
+    let mut by_logical_id: HashMap<String, (String, functions::Invoke)> = HashMap::new();
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let events = aws_sdk_eventbridge::Client::new(&sdk);
     for def in &definitions {
@@ -337,7 +346,10 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
             })?;
         let (router, invoke) = match function {
             functions::Entry::Http(router) => (Some(router), None),
-            functions::Entry::Event(invoke) => (None, Some(invoke)),
+            functions::Entry::Event(invoke) => (
+                None,
+                Some(round_trip_log.measured_invoke(&def.binary, invoke)),
+            ),
         };
         let missing = |what: &str| StandInError::Function {
             function: def.logical_id.clone(),
@@ -352,6 +364,7 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
             bound_routes.push(routes::BoundRoute {
                 method: route.method.clone(),
                 path: route.path.clone(),
+                function: def.binary.clone(),
                 target: router,
             });
         }
@@ -371,6 +384,7 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         };
         if let Some(invoke) = &invoke {
             invocable.insert(def.binary.clone(), invoke.clone());
+            by_logical_id.insert(def.logical_id.clone(), (def.binary.clone(), invoke.clone()));
         }
         for rule in &def.rules {
             let invoke = invoke.clone().ok_or_else(|| missing("EventBridge rules"))?;
@@ -455,12 +469,61 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
             });
         }
     }
+    let mut stream_pollers = Vec::new();
+    let queue_url_of = |arn: &str| {
+        resources.by_logical_id.values().find_map(|p| match p {
+            Physical::Queue { url, arn: a } if a == arn => Some(url.clone()),
+            _ => None,
+        })
+    };
+    for mapping in template
+        .stream_mappings()
+        .map_err(|e| StandInError::Template(e.to_string()))?
+    {
+        let id = &mapping.logical_id;
+        let (binary, invoke) = by_logical_id
+            .get(&mapping.function)
+            .cloned()
+            .ok_or_else(|| {
+                StandInError::Template(format!(
+                    "{id}: {} is not an event function of the template",
+                    mapping.function
+                ))
+            })?;
+        let stream_arn = template::resolve(&mapping.event_source, &lookup).ok_or_else(|| {
+            StandInError::Template(format!(
+                "{id}: the event source does not resolve to a stream"
+            ))
+        })?;
+        streams::StreamPoller::check_filters(&mapping)
+            .map_err(|e| StandInError::Template(format!("{id}: {e}")))?;
+        served.push(format!("stream {stream_arn} -> {binary}"));
+        stream_pollers.push(streams::StreamPoller {
+            http: reqwest::Client::new(),
+            endpoint: endpoint.clone(),
+            stream_arn,
+            on_failure: failures::OnFailure {
+                sqs: sqs.clone(),
+                queue_url: mapping
+                    .on_failure
+                    .as_ref()
+                    .and_then(|arn| template::resolve(arn, &lookup))
+                    .and_then(|arn| queue_url_of(&arn)),
+                function: binary,
+            },
+            invoke,
+            mapping,
+        });
+    }
     let hub = global_hub
         .ok_or_else(|| StandInError::Template("the template declares no function".into()))?;
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     for poller in pollers {
+        tasks.push(tokio::spawn(poller.run(shutdown_rx.clone())));
+    }
+    for poller in stream_pollers {
         tasks.push(tokio::spawn(poller.run(shutdown_rx.clone())));
     }
     if options.run_timers {
@@ -478,7 +541,8 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
     let partner_buses = partner_buses::PartnerBuses::new(&sdk, &options.prefix);
     let recorder = recorder::Recorder::default();
     let app = shared::http::with_fallbacks(
-        routes::build(bound_routes)?
+        routes::build(bound_routes, &round_trip_log)?
+            .merge(round_trip_log.clone().router())
             .merge(schedules::admin_router(local_schedules))
             .merge(partner_buses.clone().admin_router())
             .merge(recorder.clone().router())
@@ -563,6 +627,7 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
     Ok(StandIn {
         partner_buses,
         recorder,
+        round_trips: round_trip_log,
         base_url,
         emulator_endpoint: endpoint,
         sdk,

@@ -18,7 +18,7 @@ use lambda_http::{
 };
 use tower::ServiceExt;
 
-use crate::StandInError;
+use crate::{StandInError, round_trips::RoundTripLog};
 
 /// An API Gateway path (`/a/{id}`, `/a/{proxy+}`) in axum's syntax.
 pub fn axum_path(path: &str) -> String {
@@ -55,6 +55,8 @@ fn method_filter(method: &str) -> Result<Option<MethodFilter>, StandInError> {
 pub struct BoundRoute {
     pub method: String,
     pub path: String,
+    /// The function's binary (for the round-trip log).
+    pub function: String,
     pub target: Router,
 }
 
@@ -77,14 +79,17 @@ fn request_context(route_key: &str, source_ip: String) -> RequestContext {
     RequestContext::ApiGatewayV2(context)
 }
 
-pub fn build(routes: Vec<BoundRoute>) -> Result<Router, StandInError> {
+/// The routes, each request's AWS round trips measured into `log`.
+pub fn build(routes: Vec<BoundRoute>, log: &RoundTripLog) -> Result<Router, StandInError> {
     let mut by_path: BTreeMap<String, MethodRouter> = BTreeMap::new();
     for route in routes {
         let target = route.target;
         let route_key = format!("{} {}", route.method, route.path);
+        let (log, function) = (log.clone(), route.function.clone());
         let forward = move |request: Request| {
             let target = target.clone();
             let route_key = route_key.clone();
+            let (log, function) = (log.clone(), function.clone());
             async move {
                 // A fresh request, as API Gateway hands Lambda one: the outer router's
                 // matched path and parameters must not leak into the function's router.
@@ -102,10 +107,13 @@ pub fn build(routes: Vec<BoundRoute>) -> Result<Router, StandInError> {
                 parts
                     .extensions
                     .insert(request_context(&route_key, source_ip));
-                target
-                    .oneshot(Request::from_parts(parts, body))
-                    .await
-                    .into_response()
+                let (response, measured) =
+                    shared::round_trips::measure(target.oneshot(Request::from_parts(parts, body)))
+                        .await;
+                let response = response.into_response();
+                let outcome = response.status().as_u16().to_string();
+                log.record(&function, route_key, outcome, measured);
+                response
             }
         };
         let path = axum_path(&route.path);

@@ -13,7 +13,9 @@ pub use catalog::{
     InstallationReady, PartnerWebhookDisabled, PlansConfirmed, ShopRunning, SmsSent,
     SubscriptionChangeRequested, SubscriptionSnapshot, WebhookAttempted,
 };
-pub use outbox::{Outbox, OutboxRecord, SweepReport};
+pub use outbox::{
+    MAX_OUTBOX_BYTES, OUTBOX_RETENTION, Outbox, OutboxEvent, OutboxRecord, RelayReport, TooLarge,
+};
 pub use publisher::{
     EventPublisher, HUB_EVENT_SOURCE, MAX_ENTRIES_PER_PUT, MAX_PUT_BYTES, entry_size,
 };

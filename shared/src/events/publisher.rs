@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
-use super::{EventError, OutboxRecord};
+use super::{EventError, OutboxEvent};
 use crate::domain::EventId;
 
 /// The `source` of every event the hub puts on its own bus.
@@ -21,13 +21,13 @@ pub fn entry_size(source: &str, detail_type: &str, detail: &str) -> usize {
     source.len() + detail_type.len() + detail.len()
 }
 
-/// Splits records into `PutEvents` calls: at most 10 entries and 256 KB each, in order.
-/// A record too large for any call gets one of its own (and fails there, visibly).
-fn put_batches(records: &[OutboxRecord]) -> Vec<&[OutboxRecord]> {
+/// Splits events into `PutEvents` calls: at most 10 entries and 256 KB each, in order.
+/// An event too large for any call gets one of its own (and fails there, visibly).
+fn put_batches<'a, 'e>(records: &'a [&'e OutboxEvent]) -> Vec<&'a [&'e OutboxEvent]> {
     let mut batches = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, record) in records.iter().enumerate() {
-        let size = entry_size(HUB_EVENT_SOURCE, &record.detail_type, &record.detail);
+        let size = record.size();
         if i > start && (i - start == MAX_ENTRIES_PER_PUT || bytes + size > MAX_PUT_BYTES) {
             batches.push(&records[start..i]);
             (start, bytes) = (i, 0);
@@ -57,12 +57,12 @@ impl EventPublisher {
     }
 
     /// Publishes the events; returns the ids EventBridge accepted. Entries that still
-    /// fail after the retries are left out (their outbox items stay for the sweep).
-    pub async fn publish(&self, events: &[OutboxRecord]) -> Result<Vec<EventId>, EventError> {
+    /// fail after the retries are left out (the relay has their records delivered again).
+    pub async fn publish(&self, events: &[&OutboxEvent]) -> Result<Vec<EventId>, EventError> {
         let mut accepted = Vec::with_capacity(events.len());
         let mut last_error = None;
         for chunk in put_batches(events) {
-            let mut pending: Vec<&OutboxRecord> = chunk.iter().collect();
+            let mut pending: Vec<&OutboxEvent> = chunk.to_vec();
             for attempt in 0..PUBLISH_ATTEMPTS {
                 if attempt > 0 {
                     tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
@@ -171,22 +171,23 @@ impl EventPublisher {
 mod tests {
     use super::*;
 
-    fn record(detail_bytes: usize) -> OutboxRecord {
-        OutboxRecord {
+    fn record(detail_bytes: usize) -> OutboxEvent {
+        OutboxEvent {
             event_id: EventId::random(),
             detail_type: "x".into(),
             detail: "d".repeat(detail_bytes),
-            staged_at: String::new(),
         }
     }
 
     #[test]
     fn batches_hold_at_most_ten_entries_and_256_kb() {
         let small: Vec<_> = (0..25).map(|_| record(10)).collect();
+        let small: Vec<&OutboxEvent> = small.iter().collect();
         let sizes: Vec<usize> = put_batches(&small).iter().map(|b| b.len()).collect();
         assert_eq!(sizes, [10, 10, 5]);
 
         let big: Vec<_> = (0..5).map(|_| record(100 * 1024)).collect();
+        let big: Vec<&OutboxEvent> = big.iter().collect();
         let batches = put_batches(&big);
         assert_eq!(
             batches.iter().map(|b| b.len()).collect::<Vec<_>>(),
@@ -200,7 +201,8 @@ mod tests {
             assert!(bytes <= MAX_PUT_BYTES, "{bytes}");
         }
         assert!(put_batches(&[]).is_empty());
-        let alone = [record(300 * 1024), record(1)];
+        let (huge, small) = (record(300 * 1024), record(1));
+        let alone = [&huge, &small];
         assert_eq!(
             put_batches(&alone)
                 .iter()

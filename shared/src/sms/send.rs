@@ -14,7 +14,7 @@ use std::{
     future::Future,
     num::NonZeroU32,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicUsize, Ordering},
     },
     time::{Duration, Instant},
@@ -32,7 +32,7 @@ use super::{
 };
 use crate::{
     clock,
-    events::{EventPayload, HubEvent, OutboxRecord, SmsSent},
+    events::{EventPayload, HubEvent, SmsSent},
     outbound::OutboundError,
     store::{
         Keys, Query, Tx,
@@ -75,34 +75,18 @@ pub trait JobStore: Send + Sync {
         member: Option<&SmsMember>,
         eligible: bool,
     ) -> impl Future<Output = Result<(), SmsError>> + Send;
-    /// Publishes the events written so far (in batches).
-    fn flush(&self) -> impl Future<Output = ()> + Send;
 }
 
-/// The pipeline's store on DynamoDB: each job write is one conditional transaction; the
-/// `sms.sent` events it stages are published fifty at a time (ten per `PutEvents`), their
-/// outbox items deleted 25 per `BatchWriteItem` (the sweep publishes what a crash leaves).
+/// The pipeline's store on DynamoDB: each job write is one conditional transaction,
+/// with its `sms.sent` event in the outbox item the relay publishes off this path.
 #[derive(Debug)]
 pub struct DynamoJobs {
     sms: Sms,
-    staged: Mutex<Vec<OutboxRecord>>,
 }
 
 impl DynamoJobs {
     pub fn new(sms: Sms) -> Self {
-        Self {
-            sms,
-            staged: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn take_staged(&self, at_least: usize) -> Vec<OutboxRecord> {
-        let mut staged = self.staged.lock().unwrap_or_else(|e| e.into_inner());
-        if staged.len() >= at_least {
-            std::mem::take(&mut *staged)
-        } else {
-            Vec::new()
-        }
+        Self { sms }
     }
 }
 
@@ -162,20 +146,7 @@ impl JobStore for DynamoJobs {
         if let Some(event) = event {
             tx.event(event);
         }
-        let Some(staged) = self.sms.uow().commit_deferring_events(tx).await? else {
-            return Ok(false);
-        };
-        if !staged.is_empty() {
-            self.staged
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend(staged);
-            let batch = self.take_staged(PUBLISH_BATCH);
-            if !batch.is_empty() {
-                self.sms.uow().outbox().publish_committed(&batch).await;
-            }
-        }
-        Ok(true)
+        Ok(self.sms.uow().commit_once(tx).await?)
     }
 
     async fn remember_eligibility(
@@ -199,18 +170,7 @@ impl JobStore for DynamoJobs {
             .await
             .map(|_| ())
     }
-
-    async fn flush(&self) {
-        let rest = self.take_staged(1);
-        if !rest.is_empty() {
-            self.sms.uow().outbox().publish_committed(&rest).await;
-        }
-    }
 }
-
-/// Events staged before they are published: five `PutEvents` of ten and two
-/// `BatchWriteItem`s of outbox deletes per fifty messages (0.14 requests per message).
-const PUBLISH_BATCH: usize = 50;
 
 /// How long a claim holds: past it, a job still `sending` is parked as `unknown`.
 pub const CLAIM: Duration = Duration::from_secs(15 * 60);
@@ -317,7 +277,6 @@ impl<S: JobStore> Sender<S> {
                 tracing::error!(site = site.site_id, error = %e, "a site's SMS run failed");
             }
         }
-        self.store.flush().await;
         let get = |c: &AtomicUsize| c.load(Ordering::Relaxed);
         Ok(SendReport {
             sites: sites.len(),

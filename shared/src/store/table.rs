@@ -217,11 +217,7 @@ impl Query {
     }
 
     pub fn sort_begins_with(mut self, prefix: impl Into<String>) -> Self {
-        let attr = if self.index == Some(GSI1) {
-            "GSI1SK"
-        } else {
-            "SK"
-        };
+        let attr = self.sort_attribute();
         self.sort = Some(SortCondition::BeginsWith(attr, prefix.into()));
         self
     }
@@ -229,24 +225,25 @@ impl Query {
     /// Only sort keys after `value` (a page's cursor on an index, where a query cannot
     /// start from a primary key alone).
     pub fn sort_after(mut self, value: impl Into<String>) -> Self {
-        let attr = if self.index == Some(GSI1) {
-            "GSI1SK"
-        } else {
-            "SK"
-        };
+        let attr = self.sort_attribute();
         self.sort = Some(SortCondition::After(attr, value.into()));
         self
     }
 
     /// Only sort keys from `low` to `high`, both included (a range of days).
     pub fn sort_between(mut self, low: impl Into<String>, high: impl Into<String>) -> Self {
-        let attr = if self.index == Some(GSI1) {
-            "GSI1SK"
-        } else {
-            "SK"
-        };
+        let attr = self.sort_attribute();
         self.sort = Some(SortCondition::Between(attr, low.into(), high.into()));
         self
+    }
+
+    /// The sort key of the table or index queried.
+    fn sort_attribute(&self) -> &'static str {
+        match self.index {
+            Some(GSI1) => "GSI1SK",
+            Some(DUE_INDEX) => "DueAt",
+            _ => "SK",
+        }
     }
 
     /// Reads only `attributes` of each item (the record must default the others).

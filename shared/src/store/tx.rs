@@ -2,10 +2,10 @@
 //!
 //! A change is *planned* from fresh reads into a [`Tx`] (puts that must be new or must
 //! still have the revision that was read, deletes, hub events) and *committed* as one
-//! `TransactWriteItems` together with an outbox item per event and, for an inbound
-//! message, its idempotency-ledger entry. Committed events are published right after
-//! (the outbox sweep publishes what a crash left behind). A lost condition or a
-//! transaction conflict re-plans from fresh reads, a bounded number of times.
+//! `TransactWriteItems` together with one outbox item holding its events and, for an
+//! inbound message, its idempotency-ledger entry. Nothing is published here: the table's
+//! stream carries the outbox item to the relay (see `events::outbox`). A lost condition
+//! or a transaction conflict re-plans from fresh reads, a bounded number of times.
 
 use std::{collections::HashMap, future::Future, time::Duration};
 
@@ -14,7 +14,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
     clock,
-    events::{EventError, HubEvent, Outbox, OutboxRecord},
+    events::{EventError, HubEvent, OutboxRecord},
 };
 
 use super::{
@@ -40,8 +40,9 @@ pub enum TxError {
     /// More actions than one transaction may hold: bulk work goes through due items.
     #[error("a transaction of {actions} actions exceeds DynamoDB's limit of {MAX_ACTIONS}")]
     TooLarge { actions: usize },
-    /// A hub event larger than EventBridge accepts: it could never be published.
-    #[error("an event of {bytes} bytes exceeds EventBridge's limit of {limit}")]
+    /// An event larger than EventBridge accepts (it could never be published), or a
+    /// change whose events exceed what one outbox item holds.
+    #[error("events of {bytes} bytes exceed the limit of {limit}")]
     EventTooLarge { bytes: usize, limit: usize },
     /// Concurrent changes kept winning; retrying later may succeed.
     #[error("the change kept conflicting with concurrent changes")]
@@ -145,9 +146,9 @@ impl Tx {
         self.ops.is_empty() && self.events.is_empty()
     }
 
-    /// Transaction actions this change needs (each event is an outbox item).
+    /// Transaction actions this change needs (its events are one outbox item).
     pub fn actions(&self) -> usize {
-        self.ops.len() + self.events.len()
+        self.ops.len() + usize::from(!self.events.is_empty())
     }
 
     fn push_put<R: Record>(
@@ -220,24 +221,19 @@ enum CommitError {
     Failed(TxError),
 }
 
-/// The table and the outbox: commits [`Tx`]s and publishes what committed.
+/// The table: commits [`Tx`]s with their outbox items and ledger entries.
 #[derive(Clone, Debug)]
 pub struct UnitOfWork {
     table: Table,
-    outbox: Outbox,
 }
 
 impl UnitOfWork {
-    pub fn new(table: Table, outbox: Outbox) -> Self {
-        Self { table, outbox }
+    pub fn new(table: Table) -> Self {
+        Self { table }
     }
 
     pub fn table(&self) -> &Table {
         &self.table
-    }
-
-    pub fn outbox(&self) -> &Outbox {
-        &self.outbox
     }
 
     /// Plans and commits one change. `plan` reads what it needs and answers the writes;
@@ -266,21 +262,6 @@ impl UnitOfWork {
         match self.commit(tx, None).await {
             Ok(()) => Ok(true),
             Err(CommitError::Replan | CommitError::LedgerTaken) => Ok(false),
-            Err(CommitError::Failed(e)) => Err(e),
-        }
-    }
-
-    /// [`commit_once`](Self::commit_once), leaving the events staged in the outbox for
-    /// the caller to publish in batches (`Outbox::publish_committed`): a job that commits
-    /// many changes sends one `PutEvents` per ten events instead of one per change.
-    /// `None` when a condition no longer holds.
-    pub async fn commit_deferring_events(
-        &self,
-        tx: Tx,
-    ) -> Result<Option<Vec<OutboxRecord>>, TxError> {
-        match self.commit_staged(tx, None).await {
-            Ok(staged) => Ok(Some(staged)),
-            Err(CommitError::Replan | CommitError::LedgerTaken) => Ok(None),
             Err(CommitError::Failed(e)) => Err(e),
         }
     }
@@ -373,26 +354,13 @@ impl UnitOfWork {
         Ok(Some(outcome))
     }
 
-    /// One transaction: the change, its outbox items, then the ledger entry (last, so
+    /// One transaction: the change, its outbox item, then the ledger entry (last, so
     /// a lost ledger condition is told apart from a lost condition of the change).
     async fn commit(&self, tx: Tx, ledger: Option<&LedgerEntry>) -> Result<(), CommitError> {
-        let staged = self.commit_staged(tx, ledger).await?;
-        if !staged.is_empty() {
-            self.outbox.publish_committed(&staged).await;
-        }
-        Ok(())
-    }
-
-    /// The transaction, its events staged in the outbox (not published yet).
-    async fn commit_staged(
-        &self,
-        tx: Tx,
-        ledger: Option<&LedgerEntry>,
-    ) -> Result<Vec<OutboxRecord>, CommitError> {
         let failed = |e: TxError| CommitError::Failed(e);
         let actions = tx.actions() + usize::from(ledger.is_some());
         if actions == 0 {
-            return Ok(Vec::new());
+            return Ok(());
         }
         if actions > MAX_ACTIONS {
             return Err(failed(TxError::TooLarge { actions }));
@@ -410,27 +378,22 @@ impl UnitOfWork {
             };
             writes.push(write.map_err(|e| failed(e.into()))?);
         }
-        let mut staged = Vec::with_capacity(tx.events.len());
-        for event in &tx.events {
-            let record = OutboxRecord::from_event(event).map_err(|e| failed(e.into()))?;
-            // Refused before commit: an event no call could carry would sit in the
-            // outbox forever.
-            let bytes = crate::events::entry_size(
-                crate::events::HUB_EVENT_SOURCE,
-                &record.detail_type,
-                &record.detail,
-            );
-            let limit = crate::events::MAX_PUT_BYTES;
-            if bytes > limit {
-                return Err(failed(TxError::EventTooLarge { bytes, limit }));
+        match OutboxRecord::stage(&tx.events).map_err(|e| failed(e.into()))? {
+            None => {}
+            Some(Err(too_large)) => {
+                return Err(failed(TxError::EventTooLarge {
+                    bytes: too_large.bytes,
+                    limit: too_large.limit,
+                }));
             }
-            let item = to_item(&record).map_err(|e| failed(e.into()))?;
-            writes.push(
-                self.table
-                    .transact_put(item, PutCondition::New)
-                    .map_err(|e| failed(e.into()))?,
-            );
-            staged.push(record);
+            Some(Ok(record)) => {
+                let item = to_item(&record).map_err(|e| failed(e.into()))?;
+                writes.push(
+                    self.table
+                        .transact_put(item, PutCondition::New)
+                        .map_err(|e| failed(e.into()))?,
+                );
+            }
         }
         if let Some(entry) = ledger {
             let item = to_item(entry).map_err(|e| failed(e.into()))?;
@@ -442,7 +405,7 @@ impl UnitOfWork {
         }
         let ledger_index = ledger.map(|_| writes.len() - 1);
         match self.table.transact(writes).await {
-            Ok(()) => Ok(staged),
+            Ok(()) => Ok(()),
             Err(StoreError::TransactionConditionFailed { index })
                 if Some(index) == ledger_index =>
             {

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    TimeToLiveSpecification,
 };
 use yaml_serde::Value;
 
@@ -18,10 +19,23 @@ pub const REGION: &str = "us-east-1";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Physical {
-    Table { name: String },
-    Bus { name: String, arn: String },
-    Key { id: String, arn: String },
-    Queue { url: String, arn: String },
+    /// `stream_arn`: the table's stream, when the template gives it one.
+    Table {
+        name: String,
+        stream_arn: Option<String>,
+    },
+    Bus {
+        name: String,
+        arn: String,
+    },
+    Key {
+        id: String,
+        arn: String,
+    },
+    Queue {
+        url: String,
+        arn: String,
+    },
 }
 
 /// The resources created for one stand-in, by logical id.
@@ -47,8 +61,9 @@ impl LocalResources {
         }
         let physical = self.by_logical_id.get(id)?;
         Some(match (physical, attr) {
-            (Physical::Table { name }, None) => name.clone(),
-            (Physical::Table { name }, Some("Arn")) => {
+            (Physical::Table { name, .. }, None) => name.clone(),
+            (Physical::Table { stream_arn, .. }, Some("StreamArn")) => stream_arn.clone()?,
+            (Physical::Table { name, .. }, Some("Arn")) => {
                 format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{name}")
             }
             (Physical::Bus { name, .. }, None | Some("Name")) => name.clone(),
@@ -63,7 +78,7 @@ impl LocalResources {
 
     pub fn table_name(&self) -> Option<&str> {
         self.by_logical_id.values().find_map(|p| match p {
-            Physical::Table { name } => Some(name.as_str()),
+            Physical::Table { name, .. } => Some(name.as_str()),
             _ => None,
         })
     }
@@ -84,7 +99,7 @@ impl LocalResources {
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
         for (id, props) in template.resources_of_type("AWS::DynamoDB::Table") {
             let name = format!("{prefix}-{id}");
-            create_table(&dynamodb, &name, props)
+            let stream_arn = create_table(&dynamodb, &name, props)
                 .await
                 .map_err(|message| EmulatorError::Resource {
                     resource: id.to_owned(),
@@ -92,7 +107,7 @@ impl LocalResources {
                 })?;
             resources
                 .by_logical_id
-                .insert(id.to_owned(), Physical::Table { name });
+                .insert(id.to_owned(), Physical::Table { name, stream_arn });
         }
         let events = aws_sdk_eventbridge::Client::new(sdk);
         for (id, _) in template.resources_of_type("AWS::Events::EventBus") {
@@ -212,11 +227,12 @@ fn key_schema(value: Option<&Value>) -> Result<Vec<KeySchemaElement>, String> {
         .collect()
 }
 
+/// Creates the table as declared; answers its stream's ARN when it has one.
 async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     name: &str,
     props: &Value,
-) -> Result<(), String> {
+) -> Result<Option<String>, String> {
     let mut request = client
         .create_table()
         .table_name(name)
@@ -273,7 +289,23 @@ async fn create_table(
                 .map_err(|e| e.to_string())?,
         );
     }
-    request.send().await.map_err(err_text)?;
+    if let Some(view) = props
+        .get("StreamSpecification")
+        .and_then(|spec| spec.get("StreamViewType"))
+        .and_then(Value::as_str)
+    {
+        request = request.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::from(view))
+                .build()
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    let created = request.send().await.map_err(err_text)?;
+    let stream_arn = created
+        .table_description
+        .and_then(|table| table.latest_stream_arn);
     let ttl_attribute = props
         .get("TimeToLiveSpecification")
         .and_then(|ttl| ttl.get("AttributeName"))
@@ -292,5 +324,5 @@ async fn create_table(
             .await
             .map_err(err_text)?;
     }
-    Ok(())
+    Ok(stream_arn)
 }

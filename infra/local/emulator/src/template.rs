@@ -76,6 +76,27 @@ pub struct FunctionDef {
     pub on_failure: Option<Value>,
 }
 
+/// A Lambda event source mapping on a stream (`AWS::Lambda::EventSourceMapping`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamMapping {
+    pub logical_id: String,
+    /// Logical id of the function (`FunctionName: !Ref X`).
+    pub function: String,
+    /// `EventSourceArn` as written (e.g. `!GetAtt Table.StreamArn`).
+    pub event_source: Value,
+    /// `TRIM_HORIZON` or `LATEST`.
+    pub starting_position: String,
+    pub batch_size: usize,
+    /// `MaximumRetryAttempts` (-1: until the records expire).
+    pub maximum_retry_attempts: i64,
+    /// `FilterCriteria.Filters[].Pattern`, parsed: a record passes when one matches.
+    pub filters: Vec<serde_json::Value>,
+    /// `FunctionResponseTypes` has `ReportBatchItemFailures`.
+    pub reports_item_failures: bool,
+    /// `DestinationConfig.OnFailure.Destination`, unresolved.
+    pub on_failure: Option<Value>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Template {
     root: Value,
@@ -118,6 +139,72 @@ impl Template {
         self.resources()
             .filter(move |(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
             .map(|(id, r)| (id, r.get("Properties").unwrap_or(&Value::Null)))
+    }
+
+    /// The event source mappings (streams to functions).
+    pub fn stream_mappings(&self) -> Result<Vec<StreamMapping>, TemplateError> {
+        let invalid = |id: &str, what: &str| TemplateError::Invalid(format!("{id}: {what}"));
+        let mut mappings = Vec::new();
+        for (id, props) in self.resources_of_type("AWS::Lambda::EventSourceMapping") {
+            let function = props
+                .get("FunctionName")
+                .and_then(ref_target)
+                .ok_or_else(|| invalid(id, "FunctionName must be a !Ref to a function"))?;
+            let event_source = props
+                .get("EventSourceArn")
+                .cloned()
+                .ok_or_else(|| invalid(id, "EventSourceArn missing"))?;
+            let filters = props
+                .get("FilterCriteria")
+                .and_then(|f| f.get("Filters"))
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+                .map(|f| {
+                    let text = f
+                        .get("Pattern")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| invalid(id, "a filter's Pattern must be a JSON string"))?;
+                    serde_json::from_str(text)
+                        .map_err(|e| invalid(id, &format!("a filter's Pattern is not JSON: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let number = |name: &str, default: i64| {
+                props
+                    .get(name)
+                    .and_then(scalar_string)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(default)
+            };
+            mappings.push(StreamMapping {
+                logical_id: id.to_owned(),
+                function,
+                event_source,
+                starting_position: props
+                    .get("StartingPosition")
+                    .and_then(Value::as_str)
+                    .unwrap_or("LATEST")
+                    .to_owned(),
+                // Lambda's defaults for streams.
+                batch_size: number("BatchSize", 100).max(1) as usize,
+                maximum_retry_attempts: number("MaximumRetryAttempts", -1),
+                filters,
+                reports_item_failures: props
+                    .get("FunctionResponseTypes")
+                    .and_then(Value::as_sequence)
+                    .is_some_and(|types| {
+                        types
+                            .iter()
+                            .any(|t| t.as_str() == Some("ReportBatchItemFailures"))
+                    }),
+                on_failure: props
+                    .get("DestinationConfig")
+                    .and_then(|d| d.get("OnFailure"))
+                    .and_then(|o| o.get("Destination"))
+                    .cloned(),
+            });
+        }
+        Ok(mappings)
     }
 
     /// A parameter's default value.

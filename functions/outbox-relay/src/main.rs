@@ -1,4 +1,4 @@
 #[tokio::main]
 async fn main() -> Result<(), shared::runtime::Error> {
-    shared::runtime::serve_events(outbox_sweep::function()).await
+    shared::runtime::serve_events(outbox_relay::function()).await
 }
