@@ -60,6 +60,7 @@ def main() -> None:
     from werkzeug.serving import run_simple
 
     _bound_streams()
+    _keep_streams_through_cancelled_transactions()
     moto_app = DomainDispatcherApplication(create_backend_app)
 
     def app(environ, start_response):
@@ -113,6 +114,42 @@ def _bound_streams():
             self.starting_sequence_number += excess
 
     StreamShard.add = bounded_add
+
+
+def _keep_streams_through_cancelled_transactions():
+    """A cancelled TransactWriteItems leaves no stream record, as on DynamoDB.
+
+    moto rolls a cancelled transaction back by putting back a deep copy of each table
+    taken before it, stream shard included. Readers of the stream hold iterators on the
+    shard object itself, so they would go on reading the discarded shard (with the
+    records of the writes moto applied before it hit the failed condition) and never see
+    the copy's later records. Here the original shard object stays, cut back to the
+    records it had before the transaction, and joins the restored table.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    transact = DynamoDBBackend.transact_write_items
+
+    def guarded(self, transact_items):
+        before = {
+            name: (table.stream_shard, table.stream_shard.starting_sequence_number + len(table.stream_shard.items))
+            for name, table in self.tables.items()
+            if table.stream_shard is not None
+        }
+        try:
+            return transact(self, transact_items)
+        except Exception:
+            for name, (shard, next_sequence) in before.items():
+                table = self.tables.get(name)
+                if table is None:
+                    continue
+                # Records numbered from next_sequence on came from this transaction.
+                del shard.items[max(0, next_sequence - shard.starting_sequence_number):]
+                shard.table = table
+                table.stream_shard = shard
+            raise
+
+    DynamoDBBackend.transact_write_items = guarded
 
 
 def _json(start_response, value):

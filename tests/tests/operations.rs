@@ -332,3 +332,100 @@ fn the_embed_api_decides_cors_itself_and_every_embed_route_has_a_preflight() {
         );
     }
 }
+
+/// Every IAM statement of a function's inline policies: (effect, actions, resources).
+fn statements(props: &Value) -> Vec<(String, Vec<String>, String)> {
+    let mut found = Vec::new();
+    for policy in props["Policies"].as_sequence().into_iter().flatten() {
+        for statement in policy["Statement"].as_sequence().into_iter().flatten() {
+            let actions = match &statement["Action"] {
+                Value::String(a) => vec![a.clone()],
+                Value::Sequence(list) => list
+                    .iter()
+                    .filter_map(|a| a.as_str().map(str::to_owned))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let effect = statement["Effect"].as_str().unwrap_or_default().to_owned();
+            found.push((effect, actions, format!("{:?}", statement["Resource"])));
+        }
+    }
+    found
+}
+
+/// The outbox reaches the bus only through the table's stream: a NEW_IMAGE stream, one
+/// mapping to the relay filtered on new outbox items, reporting partial failures, with
+/// the dead-letter queue as its on-failure destination; the relay reads that stream only.
+#[test]
+fn the_outbox_relay_reads_the_tables_stream_and_nothing_else_publishes() {
+    let template = template();
+    let table = template
+        .resources_of_type("AWS::DynamoDB::Table")
+        .find(|(id, _)| *id == "HubTable")
+        .unwrap()
+        .1;
+    assert_eq!(table["StreamSpecification"]["StreamViewType"], "NEW_IMAGE");
+
+    let mappings = template.stream_mappings().unwrap();
+    assert_eq!(mappings.len(), 1, "{mappings:?}");
+    let relay = &mappings[0];
+    assert_eq!(relay.function, "OutboxRelayFunction");
+    let source = format!("{:?}", relay.event_source);
+    assert!(source.contains("GetAtt") && source.contains("HubTable.StreamArn"), "{source}");
+    assert!(relay.reports_item_failures);
+    assert!(relay.maximum_retry_attempts >= 0, "a batch must end somewhere");
+    assert!(
+        format!("{:?}", relay.on_failure).contains("DeadLetterQueue"),
+        "{:?}",
+        relay.on_failure
+    );
+    assert_eq!(relay.filters.len(), 1);
+    assert_eq!(relay.filters[0]["eventName"], serde_json::json!(["INSERT"]));
+
+    // A SAM DynamoDB event would attach AWSLambdaDynamoDBExecutionRole (every stream).
+    assert!(
+        function_events(&template)
+            .iter()
+            .all(|(_, _, kind, _)| kind != "DynamoDB" && kind != "Kinesis")
+    );
+    let relay_props = template
+        .resources_of_type("AWS::Serverless::Function")
+        .find(|(id, _)| *id == "OutboxRelayFunction")
+        .unwrap()
+        .1;
+    for (_, actions, resource) in statements(relay_props) {
+        if actions.iter().any(|a| a == "dynamodb:GetRecords") {
+            assert!(resource.contains("HubTable.StreamArn"), "{resource}");
+        }
+    }
+
+    // Publishing moved off the request path: only the relay puts events on the hub's
+    // bus, and only the notifier on partners' buses.
+    for (id, props) in template.resources_of_type("AWS::Serverless::Function") {
+        let puts = statements(props)
+            .into_iter()
+            .any(|(effect, actions, _)| effect == "Allow" && actions.iter().any(|a| a == "events:PutEvents"));
+        let allowed = ["OutboxRelayFunction", "PartnerNotifierFunction"].contains(&id);
+        assert_eq!(puts, allowed, "{id} events:PutEvents");
+    }
+}
+
+/// Secrets are sealed under data keys: functions generate data keys and decrypt, and
+/// never call kms:Encrypt on the secrets key.
+#[test]
+fn secrets_are_sealed_with_data_keys() {
+    let template = template();
+    let mut sealers = 0;
+    for (id, props) in template.resources_of_type("AWS::Serverless::Function") {
+        for (_, actions, resource) in statements(props) {
+            if !resource.contains("SecretsKey") {
+                continue;
+            }
+            assert!(!actions.iter().any(|a| a == "kms:Encrypt"), "{id}: {actions:?}");
+            if actions.iter().any(|a| a == "kms:GenerateDataKey") {
+                sealers += 1;
+            }
+        }
+    }
+    assert!(sealers >= 3, "{sealers}");
+}

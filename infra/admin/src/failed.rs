@@ -7,7 +7,11 @@
 //! - an EventBridge **rule delivery** failure: the body is the event, the `TARGET_ARN`
 //!   attribute names the function;
 //! - an EventBridge **Scheduler delivery** failure: the body is the schedule's input, the
-//!   `X-Amz-Scheduler-Target-Arn` attribute names the function.
+//!   `X-Amz-Scheduler-Target-Arn` attribute names the function;
+//! - a **stream batch** the outbox relay failed past its retries: Lambda's on-failure
+//!   record holds only the batch's place in the stream (`DDBStreamBatchInfo`), not its
+//!   records, so it is not reinvoked: `republish-events` puts the window's outbox items
+//!   on the bus again.
 //!
 //! Reinvoking calls the named function asynchronously with the original event (never
 //! puts it on a bus again, where other rules would see it twice), then deletes the
@@ -29,6 +33,8 @@ pub enum Kind {
     RuleDelivery,
     /// EventBridge Scheduler could not invoke the function.
     ScheduleDelivery,
+    /// A stream batch failed its retries (republish its window of outbox items).
+    StreamBatch,
 }
 
 /// One message of the dead-letter queue, understood.
@@ -53,6 +59,16 @@ pub fn understand(
     sent_at: Option<String>,
 ) -> FailedInvocation {
     let parsed: Value = serde_json::from_str(body).unwrap_or(Value::String(body.to_owned()));
+    if let (Some(context), Some(batch)) = (parsed.get("requestContext"), parsed.get("DDBStreamBatchInfo")) {
+        return FailedInvocation {
+            id: id.to_owned(),
+            kind: Kind::StreamBatch,
+            function: None,
+            error: context["condition"].as_str().map(str::to_owned),
+            sent_at,
+            payload: batch.clone(),
+        };
+    }
     if let Some(context) = parsed.get("requestContext")
         && parsed.get("requestPayload").is_some()
     {
@@ -145,6 +161,11 @@ impl FailedInvocations {
             for (message, receipt) in self.receive(30).await? {
                 if message.id != id {
                     continue;
+                }
+                if message.kind == Kind::StreamBatch {
+                    return Err(
+                        "a stream batch holds no records to reinvoke with: republish its window with `hub-admin republish-events --from <time> --to <time>` (outbox items are kept three days), then delete the message".into(),
+                    );
                 }
                 let function = message
                     .function
@@ -244,6 +265,15 @@ mod tests {
             ),
             ("ERROR_CODE".to_owned(), "SDK_CLIENT_ERROR".to_owned()),
         ]);
+        let batch = json!({
+            "requestContext": {"functionArn": "arn:aws:lambda:eu-west-1:1:function:relay", "condition": "RetryAttemptsExhausted"},
+            "DDBStreamBatchInfo": {"shardId": "s", "startSequenceNumber": "1", "endSequenceNumber": "9", "batchSize": 9},
+        });
+        let failed = understand("m-s", &batch.to_string(), &BTreeMap::new(), None);
+        assert_eq!(failed.kind, Kind::StreamBatch);
+        assert_eq!(failed.function, None, "nothing to reinvoke with");
+        assert_eq!(failed.payload["batchSize"], 9);
+
         let failed = understand("m-2", r#"{"id":"e-2"}"#, &rule_attributes, None);
         assert_eq!(failed.kind, Kind::RuleDelivery);
         assert_eq!(failed.payload["id"], "e-2");

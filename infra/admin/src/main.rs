@@ -260,6 +260,18 @@ enum Command {
         #[arg(long)]
         kid: Option<String>,
     },
+    /// Puts the events of the changes committed in a window on the hub's bus again, from
+    /// their outbox items (kept three days): after the outbox relay failed past its
+    /// retries (a stream batch in `failed-invocations`). Consumers ignore events they
+    /// already have, so an overlapping window is harmless.
+    RepublishEvents {
+        /// Start of the window (RFC 3339, e.g. 2026-12-02T06:00:00Z).
+        #[arg(long)]
+        from: String,
+        /// End of the window (RFC 3339); now by default.
+        #[arg(long)]
+        to: Option<String>,
+    },
     /// Puts a dead letter back on the hub's bus (after the cause was fixed) and removes it.
     Replay {
         /// The dead letter's id (see `dead-letters`).
@@ -699,6 +711,33 @@ async fn run(hub: &Hub, command: Command) -> Result<serde_json::Value> {
             json!({"reinvoked": reinvoked.id, "function": reinvoked.function})
         }
         Command::Sign { .. } => unreachable!("handled before the hub is built"),
+        Command::RepublishEvents { from, to } => {
+            let parse = |text: &str| {
+                shared::clock::parse_rfc3339(text)
+                    .ok_or_else(|| format!("{text} is not an RFC 3339 time"))
+            };
+            let from = parse(&from)?;
+            let to = match to {
+                Some(to) => parse(&to)?,
+                None => shared::clock::now(),
+            };
+            if to <= from {
+                return Err("--to must be after --from".into());
+            }
+            let report = hub
+                .outbox
+                .republish(from, to)
+                .await
+                .map_err(|e| e.to_string())?;
+            if !report.complete() {
+                return Err(format!(
+                    "only {} of {} changes' events were published; run it again",
+                    report.published_records, report.records
+                )
+                .into());
+            }
+            serde_json::to_value(report)?
+        }
         Command::Replay { id } => {
             if !hub
                 .dead_letters

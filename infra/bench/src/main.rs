@@ -3,11 +3,15 @@
 //!
 //! Run: `cargo run -p hub-bench -- [--runs N] [--no-build]` (honours `CARGO_TARGET_DIR`).
 //! `cargo run --release -p hub-bench -- sms` measures the SMS send pipeline (`sms`).
+//! `cargo run -p hub-bench -- round-trips [--from FILE]` counts the AWS round trips of
+//! every route and event handler (`round_trips`); the init table is followed by the last
+//! recorded round-trip table when there is one.
 //!
 //! Cold init is the time from spawning a release binary to its first
 //! `GET /2018-06-01/runtime/invocation/next` on a fake Runtime API on 127.0.0.1.
 //! Sizes are of the release binaries, which the workspace profile strips.
 
+mod round_trips;
 mod sms;
 
 use std::path::{Path, PathBuf};
@@ -60,8 +64,11 @@ async fn run() -> Result<bool, Error> {
     if args.first().map(String::as_str) == Some("sms") {
         return sms::run(&args[1..]).await;
     }
-    let (runs, build) = parse_args()?;
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if args.first().map(String::as_str) == Some("round-trips") {
+        return round_trips::run(&args[1..], &workspace).await;
+    }
+    let (runs, build) = parse_args()?;
     if build {
         build_release(&workspace).await?;
     }
@@ -110,6 +117,12 @@ async fn run() -> Result<bool, Error> {
             "{name:<24} {med:>10.2} {:>8.2} {ratio:>7.2} {size:>8.2}  {init:<4}  {size_verdict:<4}",
             percentile(times, 0.9)
         );
+    }
+    let recorded = round_trips::default_file(&workspace);
+    if recorded.exists() {
+        println!();
+        round_trips::run(&["--from".to_owned(), recorded.display().to_string()], &workspace)
+            .await?;
     }
     Ok(all_pass)
 }

@@ -245,14 +245,6 @@ async fn throughput(jobs: usize) -> Result<bool, Error> {
     Ok(pass)
 }
 
-async fn emulator_requests(endpoint: &str) -> Result<BTreeMap<String, u64>, Error> {
-    let counts: BTreeMap<String, u64> = reqwest::get(format!("{endpoint}/_hub/requests"))
-        .await?
-        .json()
-        .await?;
-    Ok(counts)
-}
-
 async fn requests_per_message(jobs: usize) -> Result<bool, Error> {
     let emulator = hub_local::start_emulator(true).await?;
     let options = hub_local::Options::for_tests(&format!(
@@ -310,37 +302,24 @@ async fn requests_per_message(jobs: usize) -> Result<bool, Error> {
         let action = shared::sms::LoyaltyAction::parse(&body, CountryCode::parse("US")?)?;
         hub.sms.accept_action(&site, &action).await?;
     }
-    // The sender publishes to a bus of its own with no rules, so the stand-in's event
-    // consumers (timelines) add no requests of theirs to the count.
-    let quiet_bus = format!("{}-bench-quiet", hub.config.event_bus_name);
-    aws_sdk_eventbridge::Client::new(&stand_in.sdk)
-        .create_event_bus()
-        .name(&quiet_bus)
-        .send()
-        .await?;
-    let mut config = hub.config.clone();
-    config.event_bus_name = quiet_bus;
-    let quiet = shared::Hub::new(config, &stand_in.sdk);
-    let client = OutboundClient::new(OutboundConfig::from_config(&quiet.config)?)?;
+    let client = OutboundClient::new(OutboundConfig::from_config(&hub.config)?)?;
     let sender = Sender::new(
-        quiet.sms.clone(),
-        Gateway::new(client, &quiet.config.sms_gateway_url),
+        hub.sms.clone(),
+        Gateway::new(client, &hub.config.sms_gateway_url),
     );
-    let before = emulator_requests(&stand_in.emulator_endpoint).await?;
-    let report = sender
-        .run(clock::now(), Instant::now() + Duration::from_secs(600))
-        .await?;
-    let after = emulator_requests(&stand_in.emulator_endpoint).await?;
-    // The stand-in's own SQS pollers are not the pipeline's.
-    let mut total = 0;
-    let mut by_operation = Vec::new();
-    for (operation, count) in &after {
-        let delta = count - before.get(operation).copied().unwrap_or(0);
-        if delta > 0 && !operation.starts_with("AmazonSQS") {
-            total += delta;
-            by_operation.push(format!("{operation}={delta}"));
-        }
+    // Counted by the SDK interceptor in the run's own task (`shared::round_trips`): the
+    // stand-in's pollers and the outbox relay, which publish off this path, are not.
+    let (report, measured) = shared::round_trips::measure(
+        sender.run(clock::now(), Instant::now() + Duration::from_secs(600)),
+    )
+    .await;
+    let report = report?;
+    let total = measured.calls.len();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for call in &measured.calls {
+        *counts.entry(call.as_str()).or_default() += 1;
     }
+    let by_operation: Vec<String> = counts.iter().map(|(op, n)| format!("{op}={n}")).collect();
     let per_message = total as f64 / report.sent.max(1) as f64;
     let pass = report.sent == jobs && per_message <= REQUESTS_GOAL;
     println!(
