@@ -8,6 +8,7 @@ pub mod admin;
 pub mod analytics;
 pub mod aws;
 pub mod billing;
+pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod deadletter;

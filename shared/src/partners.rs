@@ -1,15 +1,12 @@
 //! Partners: who they are, how they authenticate (a token stored as a hash) and the
 //! public keys that verify their signed payloads (several, by key id, for rotation).
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    cache::TtlCache,
     clock,
     domain::{AwsAccountId, PartnerId},
     secrets::{random_token, token_hash, token_matches},
@@ -172,8 +169,7 @@ pub struct Partners {
     uow: UnitOfWork,
     /// Partners found by token, for `PARTNER_CACHE_SECONDS`: a revoked token or a changed
     /// key takes effect in a warm function within that time.
-    by_token: Arc<Mutex<HashMap<String, (Partner, Instant)>>>,
-    cache_for: Duration,
+    by_token: TtlCache<String, Partner>,
 }
 
 /// The most tokens a function remembers (a partner's calls use one or two).
@@ -189,8 +185,7 @@ impl Partners {
     pub fn caching(uow: UnitOfWork, cache_for: Duration) -> Self {
         Self {
             uow,
-            by_token: Arc::default(),
-            cache_for,
+            by_token: TtlCache::new(cache_for, CACHED_TOKENS),
         }
     }
 
@@ -478,7 +473,7 @@ impl Partners {
             .filter(|t| !t.is_empty())
             .ok_or(PartnerError::MissingToken)?;
         let hash = token_hash(token);
-        if let Some(partner) = self.cached(&hash) {
+        if let Some(partner) = self.by_token.get(&hash) {
             return Ok(partner);
         }
         let found: Vec<Partner> = self
@@ -489,31 +484,8 @@ impl Partners {
             .into_iter()
             .find(|p| token_matches(token, &p.token_hash))
             .ok_or(PartnerError::UnknownToken)?;
-        self.remember(hash, &partner);
+        self.by_token.insert(hash, partner.clone());
         Ok(partner)
-    }
-
-    fn cached(&self, hash: &str) -> Option<Partner> {
-        if self.cache_for.is_zero() {
-            return None;
-        }
-        let cache = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
-        cache
-            .get(hash)
-            .filter(|(_, at)| at.elapsed() < self.cache_for)
-            .map(|(partner, _)| partner.clone())
-    }
-
-    fn remember(&self, hash: String, partner: &Partner) {
-        if self.cache_for.is_zero() {
-            return;
-        }
-        let mut cache = self.by_token.lock().unwrap_or_else(|e| e.into_inner());
-        cache.retain(|_, (_, at)| at.elapsed() < self.cache_for);
-        if cache.len() >= CACHED_TOKENS {
-            cache.clear();
-        }
-        cache.insert(hash, (partner.clone(), Instant::now()));
     }
 }
 

@@ -3,8 +3,7 @@
 //! (envelope encryption, see [`SecretSealer`]).
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -13,6 +12,8 @@ use aes_gcm::{
     aead::{Aead, KeyInit, Payload},
 };
 use aws_sdk_kms::{Client, primitives::Blob};
+
+use crate::cache::TtlCache;
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -129,11 +130,20 @@ struct SealingKey {
     uses: u32,
 }
 
-#[derive(Default)]
 struct KeyCache {
     /// Held while a new data key is made, so concurrent seals wait for one key.
     sealing: tokio::sync::Mutex<Option<SealingKey>>,
-    opened: Mutex<HashMap<Vec<u8>, (Key<Aes256Gcm>, Instant)>>,
+    /// Plaintext data keys by their wrapped form.
+    opened: TtlCache<Vec<u8>, Key<Aes256Gcm>>,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        Self {
+            sealing: tokio::sync::Mutex::new(None),
+            opened: TtlCache::new(OPENED_KEY_MAX_AGE, OPENED_KEYS_KEPT),
+        }
+    }
 }
 
 impl SecretSealer {
@@ -246,13 +256,13 @@ impl SecretSealer {
             wrapped: wrapped.into_inner(),
         };
         // Values sealed under it open without KMS in this process.
-        self.remember(&key.wrapped, key.plain);
+        self.keys.opened.insert(key.wrapped.clone(), key.plain);
         Ok(key)
     }
 
     /// The data key a sealed value carries: from the cache, or unwrapped by KMS.
     async fn opening_key(&self, wrapped: Vec<u8>) -> Result<Key<Aes256Gcm>, SecretError> {
-        if let Some(key) = self.cached(&wrapped) {
+        if let Some(key) = self.keys.opened.get(&wrapped) {
             return Ok(key);
         }
         let out = self
@@ -264,27 +274,8 @@ impl SecretSealer {
             .await
             .map_err(kms_error)?;
         let key = key_from(out.plaintext.ok_or(SecretError::Corrupt)?.as_ref())?;
-        self.remember(&wrapped, key);
+        self.keys.opened.insert(wrapped, key);
         Ok(key)
-    }
-
-    fn cached(&self, wrapped: &[u8]) -> Option<Key<Aes256Gcm>> {
-        let opened = self.keys.opened.lock().unwrap_or_else(|e| e.into_inner());
-        opened
-            .get(wrapped)
-            .filter(|(_, at)| at.elapsed() < OPENED_KEY_MAX_AGE)
-            .map(|(key, _)| *key)
-    }
-
-    fn remember(&self, wrapped: &[u8], key: Key<Aes256Gcm>) {
-        let mut opened = self.keys.opened.lock().unwrap_or_else(|e| e.into_inner());
-        opened.retain(|_, (_, at)| at.elapsed() < OPENED_KEY_MAX_AGE);
-        if opened.len() >= OPENED_KEYS_KEPT {
-            // Full of live keys: start over rather than grow (a warm function rarely
-            // sees this many accounts' keys within the age limit).
-            opened.clear();
-        }
-        opened.insert(wrapped.to_vec(), (key, Instant::now()));
     }
 
     /// A value sealed by KMS `Encrypt` (before envelope encryption): one `Decrypt`.

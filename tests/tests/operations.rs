@@ -371,9 +371,15 @@ fn the_outbox_relay_reads_the_tables_stream_and_nothing_else_publishes() {
     let relay = &mappings[0];
     assert_eq!(relay.function, "OutboxRelayFunction");
     let source = format!("{:?}", relay.event_source);
-    assert!(source.contains("GetAtt") && source.contains("HubTable.StreamArn"), "{source}");
+    assert!(
+        source.contains("GetAtt") && source.contains("HubTable.StreamArn"),
+        "{source}"
+    );
     assert!(relay.reports_item_failures);
-    assert!(relay.maximum_retry_attempts >= 0, "a batch must end somewhere");
+    assert!(
+        relay.maximum_retry_attempts >= 0,
+        "a batch must end somewhere"
+    );
     assert!(
         format!("{:?}", relay.on_failure).contains("DeadLetterQueue"),
         "{:?}",
@@ -402,9 +408,9 @@ fn the_outbox_relay_reads_the_tables_stream_and_nothing_else_publishes() {
     // Publishing moved off the request path: only the relay puts events on the hub's
     // bus, and only the notifier on partners' buses.
     for (id, props) in template.resources_of_type("AWS::Serverless::Function") {
-        let puts = statements(props)
-            .into_iter()
-            .any(|(effect, actions, _)| effect == "Allow" && actions.iter().any(|a| a == "events:PutEvents"));
+        let puts = statements(props).into_iter().any(|(effect, actions, _)| {
+            effect == "Allow" && actions.iter().any(|a| a == "events:PutEvents")
+        });
         let allowed = ["OutboxRelayFunction", "PartnerNotifierFunction"].contains(&id);
         assert_eq!(puts, allowed, "{id} events:PutEvents");
     }
@@ -421,7 +427,10 @@ fn secrets_are_sealed_with_data_keys() {
             if !resource.contains("SecretsKey") {
                 continue;
             }
-            assert!(!actions.iter().any(|a| a == "kms:Encrypt"), "{id}: {actions:?}");
+            assert!(
+                !actions.iter().any(|a| a == "kms:Encrypt"),
+                "{id}: {actions:?}"
+            );
             if actions.iter().any(|a| a == "kms:GenerateDataKey") {
                 sealers += 1;
             }

@@ -146,10 +146,15 @@ async fn origin_owner(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let owner = match &origin {
-        Some(origin) => api.hub.embed.origin_owner(origin).await.map_err(|e| {
-            tracing::error!(error = %e, "the origin's partner could not be read");
-            ApiError::internal()
-        })?,
+        Some(origin) => api
+            .hub
+            .embed
+            .request_origin_owner(origin)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "the origin's partner could not be read");
+                ApiError::internal()
+            })?,
         None => None,
     };
     Ok((origin, owner))

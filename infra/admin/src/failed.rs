@@ -59,7 +59,10 @@ pub fn understand(
     sent_at: Option<String>,
 ) -> FailedInvocation {
     let parsed: Value = serde_json::from_str(body).unwrap_or(Value::String(body.to_owned()));
-    if let (Some(context), Some(batch)) = (parsed.get("requestContext"), parsed.get("DDBStreamBatchInfo")) {
+    if let (Some(context), Some(batch)) = (
+        parsed.get("requestContext"),
+        parsed.get("DDBStreamBatchInfo"),
+    ) {
         return FailedInvocation {
             id: id.to_owned(),
             kind: Kind::StreamBatch,

@@ -121,8 +121,11 @@ async fn run() -> Result<bool, Error> {
     let recorded = round_trips::default_file(&workspace);
     if recorded.exists() {
         println!();
-        round_trips::run(&["--from".to_owned(), recorded.display().to_string()], &workspace)
-            .await?;
+        round_trips::run(
+            &["--from".to_owned(), recorded.display().to_string()],
+            &workspace,
+        )
+        .await?;
     }
     Ok(all_pass)
 }

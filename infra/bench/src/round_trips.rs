@@ -63,8 +63,12 @@ async fn record(workspace: &Path, file: &Path) -> Result<(), Error> {
 }
 
 pub fn load(file: &Path) -> Result<Vec<Sample>, Error> {
-    let text = std::fs::read_to_string(file)
-        .map_err(|e| format!("{}: {e} (run `hub-bench round-trips` to record)", file.display()))?;
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        format!(
+            "{}: {e} (run `hub-bench round-trips` to record)",
+            file.display()
+        )
+    })?;
     Ok(text
         .lines()
         .filter_map(|line| serde_json::from_str(line).ok())
@@ -210,7 +214,10 @@ mod tests {
         ]);
         assert_eq!(rows.len(), 2);
         let a = &rows[0];
-        assert_eq!((a.samples, a.cold, a.warm_median, a.warm_max), (4, Some(3), Some(2), Some(5)));
+        assert_eq!(
+            (a.samples, a.cold, a.warm_median, a.warm_max),
+            (4, Some(3), Some(2), Some(5))
+        );
         assert_eq!(a.meets_goal(), Some(true));
         assert_eq!(rows[1].goal, None, "jobs have no goal");
     }

@@ -325,8 +325,10 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
                 message: e.to_string(),
             }
         })?;
+        // The stand-in's own hub (seeding, inspection) is not a function's: its caches
+        // stay the functions' own, so their first invocation is cold.
+        global_hub.get_or_insert_with(|| Arc::new(Hub::new(config.clone(), &sdk)));
         let hub = Arc::new(Hub::new(config, &sdk));
-        global_hub.get_or_insert_with(|| hub.clone());
         if def.binary == embed_api::NAME {
             // Its environment names the signing key: the demo's tokens are issued here.
             embed_hub = Some(hub.clone());

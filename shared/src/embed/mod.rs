@@ -257,6 +257,8 @@ pub struct Embed {
     /// A tenant token's lifetime unless `expire=false` (`EMBED_TOKEN_LIFETIME_SECONDS`).
     pub tenant_token_lifetime: std::time::Duration,
     public_base_url: Option<String>,
+    /// Registered origins' owners, for `PARTNER_CACHE_SECONDS` (CORS asks per request).
+    origin_owners: crate::cache::TtlCache<String, PartnerId>,
 }
 
 impl Embed {
@@ -272,6 +274,7 @@ impl Embed {
             keys,
             tenant_token_lifetime: config.embed_token_lifetime,
             public_base_url: config.public_base_url.clone(),
+            origin_owners: crate::cache::TtlCache::new(config.partner_cache, 1000),
         }
     }
 
@@ -633,6 +636,23 @@ impl Embed {
     }
 
     /// The partner a browser origin is registered to.
+    /// The partner a request's `Origin` is registered to, as CORS needs it: a warm
+    /// function remembers registered origins for `PARTNER_CACHE_SECONDS` (a removed
+    /// origin stops being answered within that time; unknown ones are always read).
+    pub async fn request_origin_owner(
+        &self,
+        origin: &str,
+    ) -> Result<Option<PartnerId>, EmbedError> {
+        if let Some(owner) = self.origin_owners.get(origin) {
+            return Ok(Some(owner));
+        }
+        let owner = self.origin_owner(origin).await?;
+        if let Some(owner) = owner {
+            self.origin_owners.insert(origin.to_owned(), owner);
+        }
+        Ok(owner)
+    }
+
     pub async fn origin_owner(&self, origin: &str) -> Result<Option<PartnerId>, EmbedError> {
         let Ok(origin) = parse_origin(origin) else {
             return Ok(None);

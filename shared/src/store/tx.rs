@@ -309,12 +309,20 @@ impl UnitOfWork {
         Fut: Future<Output = Result<Planned<T>, E>>,
         E: From<TxError>,
     {
-        if let Some(stored) = self.recorded(inbound).await? {
+        // The ledger read and the first plan's reads go out together (one round trip):
+        // a plan only reads, so a redelivery's plan is simply dropped.
+        let (recorded, first) = tokio::join!(self.recorded(inbound), plan());
+        if let Some(stored) = recorded? {
             return Ok(Applied::Duplicate(stored));
         }
+        let mut first = Some(first);
         for attempt in 0..ATTEMPTS {
             backoff(attempt).await;
-            let Planned { tx, outcome } = plan().await?;
+            let planned = match first.take() {
+                Some(planned) => planned,
+                None => plan().await,
+            };
+            let Planned { tx, outcome } = planned?;
             let now = clock::now();
             let entry = LedgerEntry {
                 scope: inbound.scope.clone(),

@@ -1,0 +1,102 @@
+//! A small per-process cache with a time limit and a size bound: what a warm function
+//! may remember between invocations (partners by token, opened data keys, origins).
+//! Entries older than the limit are never answered; when the bound is reached the
+//! expired entries go, and if it is still full, everything does (a warm function rarely
+//! sees that many keys within the limit, and starting over is always correct).
+
+use std::{
+    collections::HashMap,
+    hash::Hash,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+#[derive(Debug)]
+pub struct TtlCache<K, V> {
+    entries: Arc<Mutex<HashMap<K, (V, Instant)>>>,
+    ttl: Duration,
+    capacity: usize,
+}
+
+impl<K, V> Clone for TtlCache<K, V> {
+    fn clone(&self) -> Self {
+        Self {
+            entries: self.entries.clone(),
+            ttl: self.ttl,
+            capacity: self.capacity,
+        }
+    }
+}
+
+impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
+    /// A zero `ttl` caches nothing.
+    pub fn new(ttl: Duration, capacity: usize) -> Self {
+        Self {
+            entries: Arc::default(),
+            ttl,
+            capacity: capacity.max(1),
+        }
+    }
+
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        if self.ttl.is_zero() {
+            return None;
+        }
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(key)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(value, _)| value.clone())
+    }
+
+    pub fn insert(&self, key: K, value: V) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= self.capacity {
+            entries.retain(|_, (_, at)| at.elapsed() < self.ttl);
+            if entries.len() >= self.capacity {
+                entries.clear();
+            }
+        }
+        entries.insert(key, (value, Instant::now()));
+    }
+
+    /// Forgets a key (a change this process made itself).
+    pub fn remove<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_expire_and_the_bound_holds() {
+        let cache = TtlCache::new(Duration::from_millis(50), 2);
+        cache.insert("a", 1);
+        cache.insert("b", 2);
+        assert_eq!(cache.get("a"), Some(1));
+        cache.insert("c", 3);
+        assert!(cache.entries.lock().unwrap().len() <= 2);
+        assert_eq!(cache.get("c"), Some(3));
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(cache.get("c"), None, "expired");
+        cache.remove("c");
+
+        let off = TtlCache::new(Duration::ZERO, 10);
+        off.insert("a", 1);
+        assert_eq!(off.get("a"), None, "a zero limit caches nothing");
+    }
+}
