@@ -92,9 +92,8 @@ def main() -> None:
 
 REQUESTS = {}
 
-# Records a table's stream keeps. DynamoDB keeps them 24 hours; moto keeps them all, and
-# deep-copies them with the table in every TransactWriteItems, so each transaction
-# would cost more the longer the stand-in runs. The stand-in's stream poller reads
+# Records a table's stream keeps. DynamoDB keeps them 24 hours; moto keeps them all, so
+# memory would grow as long as the stand-in runs. The stand-in's stream poller reads
 # within a fraction of a second, far inside this bound.
 STREAM_RECORDS_KEPT = 2000
 
@@ -120,14 +119,16 @@ def _keep_streams_through_cancelled_transactions():
     """A cancelled TransactWriteItems leaves no stream record, as on DynamoDB.
 
     moto rolls a cancelled transaction back by putting back a deep copy of each table
-    taken before it, stream shard included. Readers of the stream hold iterators on the
-    shard object itself, so they would go on reading the discarded shard (with the
-    records of the writes moto applied before it hit the failed condition) and never see
-    the copy's later records. Here the original shard object stays, cut back to the
-    records it had before the transaction, and joins the restored table.
+    taken before it. Copying the stream shard with it would cost every transaction the
+    shard's records, and readers hold iterators on the shard object itself, so they would
+    go on reading a discarded shard. The shard is therefore shared, not copied: after a
+    cancelled transaction it is cut back to the records it had before and joins the
+    restored table.
     """
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import StreamShard
 
+    StreamShard.__deepcopy__ = lambda self, memo: self
     transact = DynamoDBBackend.transact_write_items
 
     def guarded(self, transact_items):

@@ -206,7 +206,8 @@ async fn one_ledger_answers_redeliveries_and_refuses_reused_ids() {
         deliver("hash-1", 1).await.unwrap(),
         shared::store::Applied::Committed(1)
     );
-    // Same id, same body: the stored outcome, and nothing is planned or written.
+    // Same id, same body: the stored outcome, and nothing is written (the plan ran
+    // beside the ledger read, one round trip, and was dropped).
     assert_eq!(
         deliver("hash-1", 2).await.unwrap(),
         shared::store::Applied::Duplicate(1)
@@ -216,7 +217,10 @@ async fn one_ledger_answers_redeliveries_and_refuses_reused_ids() {
         deliver("hash-2", 3).await,
         Err(TxError::Reused { .. })
     ));
-    assert_eq!(plans, 1);
+    assert_eq!(
+        plans, 3,
+        "each delivery planned once, beside its ledger read"
+    );
     let stored: Vec<Note> = hub
         .table
         .query_all(&Query::partition("NOTE#ledger"))
