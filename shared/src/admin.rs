@@ -12,9 +12,10 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::{
+    accounts::{Account, AccountKind},
     clock,
     domain::{AccountId, Email, PartnerId},
-    secrets::{random_token, token_hash},
+    secrets::{owned_token, token_hash, token_owner},
     store::{Keys, Planned, Record, StoreError, Tx, TxError, UnitOfWork, keys},
 };
 
@@ -22,6 +23,8 @@ use crate::{
 pub enum AdminError {
     #[error("this sign-in link was already used")]
     LinkUsed,
+    #[error("the link names a shop that is not the partner's")]
+    UnknownShop,
     #[error("this confirmation link is not valid (any more)")]
     UnknownConfirmation,
     #[error("the email or password is not right")]
@@ -33,6 +36,10 @@ pub enum AdminError {
     #[error(transparent)]
     Tx(#[from] TxError),
 }
+
+/// Prefixes of the tokens of sessions and of the welcome email's links.
+const SESSION_PREFIX: &str = "ses_";
+const CONFIRM_PREFIX: &str = "cf_";
 
 /// How long a session lasts.
 pub const SESSION_SECONDS: i64 = 8 * 3600;
@@ -181,21 +188,30 @@ impl Admin {
         let link_hash = token_hash(&request.link);
         let id = AdminUser::id_for(request.partner, &request.email);
         let (session_token, session) = Self::new_session(id, request.partner, now);
-        let confirm = random_token("cf_");
+        let confirm = owned_token(CONFIRM_PREFIX, id);
         let at = now.unix_timestamp();
+        let table = self.uow.table();
         self.uow
             .apply(|| async {
-                if self
-                    .uow
-                    .table()
-                    .get::<UsedLink>(&keys::used_sso_link(&link_hash))
-                    .await?
-                    .is_some()
-                {
+                // The link, the shop and the user are read together (one round trip).
+                let (link_keys, shop_keys, user_keys) = (
+                    keys::used_sso_link(&link_hash),
+                    keys::account(request.shop),
+                    keys::admin_user(id),
+                );
+                let (used, shop, existing) = tokio::try_join!(
+                    table.get::<UsedLink>(&link_keys),
+                    table.get::<Account>(&shop_keys),
+                    table.get::<AdminUser>(&user_keys),
+                )?;
+                if used.is_some() {
                     return Err(AdminError::LinkUsed);
                 }
-                let existing: Option<AdminUser> =
-                    self.uow.table().get(&keys::admin_user(id)).await?;
+                if !shop
+                    .is_some_and(|s| s.partner_id == request.partner && s.kind == AccountKind::Shop)
+                {
+                    return Err(AdminError::UnknownShop);
+                }
                 let mut tx = Tx::new();
                 let seat = Seat {
                     account_id: request.shop,
@@ -254,9 +270,10 @@ impl Admin {
             })
     }
 
-    /// A new session for a user: (token, session).
+    /// A new session for a user: (token, session). The token names the user, so a
+    /// request reads the session and the user together.
     fn new_session(user_id: Uuid, partner_id: PartnerId, now: OffsetDateTime) -> (String, Session) {
-        let token = random_token("ses_");
+        let token = owned_token(SESSION_PREFIX, user_id);
         let session = Session {
             token_hash: token_hash(&token),
             user_id,
@@ -281,15 +298,21 @@ impl Admin {
         let confirm_keys = keys::admin_confirm(&token_hash(token));
         self.uow
             .apply(|| async {
-                let confirm = table
-                    .get::<ConfirmToken>(&confirm_keys)
-                    .await?
+                let owner = token_owner(CONFIRM_PREFIX, token);
+                let (confirm, user) = tokio::try_join!(
+                    table.get::<ConfirmToken>(&confirm_keys),
+                    read_named_user(table, owner),
+                )?;
+                let confirm = confirm
                     .filter(|c| c.expires_at > now.unix_timestamp())
                     .ok_or(AdminError::UnknownConfirmation)?;
-                let mut user: AdminUser = table
-                    .get(&keys::admin_user(confirm.user_id))
-                    .await?
-                    .ok_or(AdminError::UnknownConfirmation)?;
+                let mut user = match (owner, user) {
+                    (Some(owner), user) if owner == confirm.user_id => user,
+                    (Some(_), _) => None,
+                    // A token from before tokens named their user.
+                    (None, _) => table.get(&keys::admin_user(confirm.user_id)).await?,
+                }
+                .ok_or(AdminError::UnknownConfirmation)?;
                 user.password_hash = Some(password_hash.clone());
                 let (session_token, session) = Self::new_session(user.id, user.partner_id, now);
                 let mut tx = Tx::new();
@@ -333,20 +356,22 @@ impl Admin {
         token: &str,
         now: OffsetDateTime,
     ) -> Result<Option<(Session, AdminUser)>, AdminError> {
-        let Some(session) = self
-            .uow
-            .table()
-            .get::<Session>(&keys::admin_session(&token_hash(token)))
-            .await?
-            .filter(|s| s.expires_at > now.unix_timestamp())
-        else {
+        let table = self.uow.table();
+        let owner = token_owner(SESSION_PREFIX, token);
+        let session_keys = keys::admin_session(&token_hash(token));
+        let (session, user) = tokio::try_join!(
+            table.get::<Session>(&session_keys),
+            read_named_user(table, owner),
+        )?;
+        let Some(session) = session.filter(|s| s.expires_at > now.unix_timestamp()) else {
             return Ok(None);
         };
-        let user: Option<AdminUser> = self
-            .uow
-            .table()
-            .get(&keys::admin_user(session.user_id))
-            .await?;
+        let user = match owner {
+            Some(owner) if owner == session.user_id => user,
+            Some(_) => None,
+            // A session from before tokens named their user.
+            None => table.get(&keys::admin_user(session.user_id)).await?,
+        };
         Ok(user
             .filter(|u| u.partner_id == session.partner_id)
             .map(|u| (session, u)))
@@ -359,6 +384,17 @@ impl Admin {
             .table()
             .delete(&keys::admin_session(&session.token_hash))
             .await?)
+    }
+}
+
+/// The user a token names, if it names one (read beside the token's own record).
+async fn read_named_user(
+    table: &crate::store::Table,
+    owner: Option<Uuid>,
+) -> Result<Option<AdminUser>, StoreError> {
+    match owner {
+        Some(id) => table.get(&keys::admin_user(id)).await,
+        None => Ok(None),
     }
 }
 

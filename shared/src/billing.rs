@@ -16,7 +16,10 @@ use crate::{
     domain::{AccountId, PartnerId, Price},
     events::{BillingPeriodSnapshot, EventPayload, HubEvent, PlansConfirmed},
     plans::{Plan, PlanError, Plans},
-    store::{Keys, Planned, Query, Record, StoreError, Tx, TxError, UnitOfWork, keys, keys::Due},
+    store::{
+        FirstRead, Keys, Planned, Query, Record, StoreError, Tx, TxError, UnitOfWork, keys,
+        keys::Due,
+    },
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +140,13 @@ pub struct Confirmation {
     pub claims_hash: String,
 }
 
+/// What a confirmation is planned from (see [`Billing::confirmation_reads`]).
+#[derive(Debug, Clone)]
+pub struct ConfirmationReads {
+    plans: Vec<crate::plans::Plan>,
+    current: Option<Selection>,
+}
+
 /// The longest trial a confirmation may grant.
 pub const MAX_TRIAL_DAYS: u32 = 3650;
 
@@ -155,13 +165,13 @@ impl Billing {
         Ok(self.uow.table().get(&keys::selection(account)).await?)
     }
 
-    /// Confirms a selection for the shop; the same claims again answer the current one.
-    pub async fn confirm(
+    /// What confirming reads, in one round trip (which a caller can send beside its own
+    /// check of the shop): the plans' current versions and the shop's selection.
+    pub async fn confirmation_reads(
         &self,
-        partner: PartnerId,
         account: AccountId,
-        confirmation: Confirmation,
-    ) -> Result<Selection, BillingError> {
+        confirmation: &Confirmation,
+    ) -> Result<ConfirmationReads, BillingError> {
         if confirmation.plan_ids.is_empty() {
             return Err(BillingError::Invalid {
                 field: "subscriptionIds",
@@ -174,7 +184,24 @@ impl Billing {
                 message: "must be after start".into(),
             });
         }
-        let plans = self.plans.current(&confirmation.plan_ids).await?;
+        let (plans, current) = tokio::try_join!(
+            async { Ok::<_, BillingError>(self.plans.current(&confirmation.plan_ids).await?) },
+            self.selection(account),
+        )?;
+        Ok(ConfirmationReads { plans, current })
+    }
+
+    /// Confirms a selection for the shop, planned from `reads`
+    /// ([`confirmation_reads`](Self::confirmation_reads)); the same claims again answer
+    /// the current one.
+    pub async fn confirm(
+        &self,
+        partner: PartnerId,
+        account: AccountId,
+        confirmation: Confirmation,
+        reads: ConfirmationReads,
+    ) -> Result<Selection, BillingError> {
+        let ConfirmationReads { plans, current } = reads;
         let trial_days = confirmation
             .trial_days
             .unwrap_or_else(|| plans.iter().map(|p| p.spec.trial_days).max().unwrap_or(0));
@@ -202,9 +229,10 @@ impl Billing {
             dynamic_price_cap_usd: confirmation.dynamic_price_cap_usd.clone(),
             fixed_price_cap_usd: confirmation.fixed_price_cap_usd.clone(),
         };
+        let first = FirstRead::new(Some(current));
         self.uow
             .apply(|| async {
-                let current = self.selection(account).await?;
+                let current = first.or_read(|| self.selection(account)).await?;
                 if let Some(current) = current
                     .as_ref()
                     .filter(|c| c.claims_hash == confirmation.claims_hash)

@@ -170,6 +170,12 @@ pub struct Partners {
     /// Partners found by token, for `PARTNER_CACHE_SECONDS`: a revoked token or a changed
     /// key takes effect in a warm function within that time.
     by_token: TtlCache<String, Partner>,
+    /// Integrators found by analytics key, likewise (apart: a key is no token).
+    by_analytics_key: TtlCache<String, Partner>,
+    /// Partners by id, likewise ([`Partners::get_cached`]).
+    by_id: TtlCache<PartnerId, Partner>,
+    /// Event routes by source, likewise ([`Partners::route_for_source`]).
+    routes_by_source: TtlCache<String, PartnerRoute>,
 }
 
 /// The most tokens a function remembers (a partner's calls use one or two).
@@ -186,6 +192,9 @@ impl Partners {
         Self {
             uow,
             by_token: TtlCache::new(cache_for, CACHED_TOKENS),
+            by_analytics_key: TtlCache::new(cache_for, CACHED_TOKENS),
+            by_id: TtlCache::new(cache_for, CACHED_TOKENS),
+            routes_by_source: TtlCache::new(cache_for, CACHED_TOKENS),
         }
     }
 
@@ -362,12 +371,22 @@ impl Partners {
             .await
     }
 
-    /// The partner whose events carry this `source`.
+    /// The partner whose events carry this `source`; a warm function remembers a
+    /// registered source for `cache_for`, as it does partners by token (a changed or
+    /// removed route takes effect within that time; unknown sources are always read).
     pub async fn route_for_source(
         &self,
         source: &str,
     ) -> Result<Option<PartnerRoute>, PartnerError> {
-        Ok(self.table().get(&keys::partner_source(source)).await?)
+        if let Some(route) = self.routes_by_source.get(source) {
+            return Ok(Some(route));
+        }
+        let route: Option<PartnerRoute> = self.table().get(&keys::partner_source(source)).await?;
+        if let Some(route) = &route {
+            self.routes_by_source
+                .insert(source.to_owned(), route.clone());
+        }
+        Ok(route)
     }
 
     /// Adds a key for rotation; payloads may name it with the JWT header `kid`.
@@ -406,6 +425,20 @@ impl Partners {
         Ok(self.table().get(&keys::partner(id)).await?)
     }
 
+    /// [`get`](Self::get), then from the process's cache for `cache_for`, for the paths
+    /// that only address the partner (its webhook, its bus): a changed route takes
+    /// effect within that time, as a changed token does.
+    pub async fn get_cached(&self, id: PartnerId) -> Result<Option<Partner>, PartnerError> {
+        if let Some(partner) = self.by_id.get(&id) {
+            return Ok(Some(partner));
+        }
+        let partner = self.get(id).await?;
+        if let Some(partner) = &partner {
+            self.by_id.insert(id, partner.clone());
+        }
+        Ok(partner)
+    }
+
     /// The partner of `kind` a token belongs to; a token of another kind is unknown here.
     pub async fn authenticate_kind(
         &self,
@@ -432,28 +465,31 @@ impl Partners {
             .get(id)
             .await?
             .ok_or(PartnerError::UnknownPartner(id))?;
-        let prefix = format!("{ANALYTICS_KEY_PREFIX}{}_", id.as_uuid().simple());
         let key = key
-            .filter(|k| k.starts_with(&prefix))
-            .unwrap_or_else(|| random_token(&prefix));
+            .filter(|k| crate::secrets::token_owner(ANALYTICS_KEY_PREFIX, k) == Some(id.as_uuid()))
+            .unwrap_or_else(|| crate::secrets::owned_token(ANALYTICS_KEY_PREFIX, id.as_uuid()));
         partner.analytics_key_hash = Some(token_hash(&key));
         self.table().put(&partner).await?;
         Ok(key)
     }
 
     /// The integrator an analytics key belongs to: one read by the id the key carries,
-    /// then the hash compared in constant time.
+    /// then the hash compared in constant time; then from the process's cache for
+    /// `cache_for`, as partner tokens are (a re-issued key takes effect within it).
     pub async fn authenticate_analytics(&self, key: Option<&str>) -> Result<Partner, PartnerError> {
         let key = key
             .map(str::trim)
             .filter(|k| !k.is_empty())
             .ok_or(PartnerError::MissingAnalyticsKey)?;
-        let id = key
-            .strip_prefix(ANALYTICS_KEY_PREFIX)
-            .and_then(|rest| rest.split_once('_'))
-            .and_then(|(id, _)| PartnerId::parse(id).ok())
+        let id = crate::secrets::token_owner(ANALYTICS_KEY_PREFIX, key)
+            .and_then(|owner| PartnerId::parse(&owner.to_string()).ok())
             .ok_or(PartnerError::UnknownAnalyticsKey)?;
-        self.get(id)
+        let hash = token_hash(key);
+        if let Some(partner) = self.by_analytics_key.get(&hash) {
+            return Ok(partner);
+        }
+        let partner = self
+            .get(id)
             .await?
             .filter(|p| p.kind == PartnerKind::Integrator)
             .filter(|p| {
@@ -461,7 +497,9 @@ impl Partners {
                     .as_deref()
                     .is_some_and(|hash| token_matches(key, hash))
             })
-            .ok_or(PartnerError::UnknownAnalyticsKey)
+            .ok_or(PartnerError::UnknownAnalyticsKey)?;
+        self.by_analytics_key.insert(hash, partner.clone());
+        Ok(partner)
     }
 
     /// The partner a token belongs to, keys and routes included: one query on GSI1 (which

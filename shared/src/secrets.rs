@@ -34,6 +34,19 @@ pub fn random_token(prefix: &str) -> String {
     format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// A random token that names its owner, `<prefix><owner>_<random>`, so the owner's
+/// record can be read beside the token's own (one round trip). The name is a hint only:
+/// the token's record (found by the token's hash) must name the same owner.
+pub fn owned_token(prefix: &str, owner: uuid::Uuid) -> String {
+    random_token(&format!("{prefix}{}_", owner.simple()))
+}
+
+/// The owner an [`owned_token`] names (unchecked; `None` for any other token).
+pub fn token_owner(prefix: &str, token: &str) -> Option<uuid::Uuid> {
+    let (owner, _) = token.strip_prefix(prefix)?.split_once('_')?;
+    uuid::Uuid::try_parse(owner).ok()
+}
+
 /// A short random identifier (128 bits, hex), for values that are not secrets.
 pub fn random_hex16() -> String {
     let mut bytes = [0u8; 16];

@@ -143,19 +143,10 @@ async fn sso(
             .and_then(|v| free_text(&v).ok().flatten())
             .unwrap_or_default()
     };
-    let shop = hub
-        .accounts
-        .shop_of(partner.id, &domain)
-        .await
-        .map_err(|_| {
-            refused(
-                StatusCode::NOT_FOUND,
-                "This sign-in link names a shop that is not there.",
-            )
-        })?;
     let request = SsoRequest {
         partner: partner.id,
-        shop: shop.id,
+        // Checked as the partner's in the sign-in's own reads.
+        shop: shared::domain::AccountId::for_shop(&domain),
         email: email.clone(),
         first_name: name(user.first_name),
         last_name: name(user.last_name),
@@ -170,6 +161,10 @@ async fn sso(
             shared::admin::AdminError::LinkUsed => refused(
                 StatusCode::GONE,
                 "This sign-in link was already used. Ask for a new one where you found it.",
+            ),
+            shared::admin::AdminError::UnknownShop => refused(
+                StatusCode::NOT_FOUND,
+                "This sign-in link names a shop that is not there.",
             ),
             other => {
                 tracing::error!(error = %other, "sign-in failed");
@@ -440,38 +435,47 @@ async fn page(State(web): State<Arc<AdminWeb>>, headers: HeaderMap) -> Result<Re
             "You are not signed in. Use the link in your partner's portal.",
         ));
     };
-    let mut shops = Vec::new();
-    for id in &user.shops {
-        let Ok(Some(account)) = hub.accounts.get(*id).await else {
-            continue;
-        };
-        // A session shows only its partner's shops.
-        if account.partner_id != session.partner_id {
-            continue;
-        }
-        let selection = hub.billing.selection(*id).await.ok().flatten();
-        let mut events = hub.timeline.list(*id).await.unwrap_or_default();
-        events.reverse();
-        let attempts: Vec<_> = events
-            .iter()
-            .filter(|e| e.event_type == "webhook.attempted")
-            .take(10)
-            .cloned()
-            .collect();
-        events.truncate(10);
-        let change_requests = shared::partner_webhooks::change_requests(&hub.table, *id, 5)
-            .await
-            .unwrap_or_default();
-        shops.push(html::ShopView {
-            account,
-            selection,
-            events,
-            attempts,
-            change_requests,
-        });
-    }
-    let catalog = hub.plans.list().await.unwrap_or_default();
+    // Every shop's reads and the catalog go out together (one round trip).
+    let shop_views = user
+        .shops
+        .iter()
+        .map(|id| shop_view(hub, *id, session.partner_id));
+    let (shops, catalog) = tokio::join!(futures::future::join_all(shop_views), hub.plans.list());
+    let shops: Vec<_> = shops.into_iter().flatten().collect();
+    let catalog = catalog.unwrap_or_default();
     Ok(html::admin_page(&user, &session, &shops, &catalog))
+}
+
+/// A shop as the page shows it (`None`: gone, or not the session's partner's).
+async fn shop_view(
+    hub: &Hub,
+    id: shared::domain::AccountId,
+    partner: shared::domain::PartnerId,
+) -> Option<html::ShopView> {
+    let (account, selection, events, change_requests) = tokio::join!(
+        hub.accounts.get(id),
+        hub.billing.selection(id),
+        hub.timeline.list(id),
+        shared::partner_webhooks::change_requests(&hub.table, id, 5),
+    );
+    // A session shows only its partner's shops.
+    let account = account.ok().flatten().filter(|a| a.partner_id == partner)?;
+    let mut events = events.unwrap_or_default();
+    events.reverse();
+    let attempts: Vec<_> = events
+        .iter()
+        .filter(|e| e.event_type == "webhook.attempted")
+        .take(10)
+        .cloned()
+        .collect();
+    events.truncate(10);
+    Some(html::ShopView {
+        account,
+        selection: selection.ok().flatten(),
+        events,
+        attempts,
+        change_requests: change_requests.unwrap_or_default(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -500,10 +504,38 @@ async fn ask_for_plan(
     form: Result<Form<PlanForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, PageError> {
     let hub = &web.hub;
-    let Some((session, user)) = session_of(hub, &headers).await else {
+    let form = form.ok().map(|Form(f)| f);
+    let account = shared::domain::AccountId::parse(&account).ok();
+    let plan_id = form
+        .as_ref()
+        .and_then(|f| f.plan.as_deref())
+        .and_then(|p| p.trim().parse::<u32>().ok());
+    // The session, the shop, its plans and the catalog in one round trip (the shop's
+    // reads are used only once the session is known to hold it).
+    let (signed_in, shop, selection, plan) = tokio::join!(
+        session_of(hub, &headers),
+        async {
+            match account {
+                Some(id) => hub.accounts.get(id).await.ok().flatten(),
+                None => None,
+            }
+        },
+        async {
+            match account {
+                Some(id) => hub.billing.selection(id).await.map_err(|_| ()),
+                None => Ok(None),
+            }
+        },
+        async {
+            match plan_id {
+                Some(id) => hub.plans.current(&[id]).await.ok(),
+                None => None,
+            }
+        },
+    );
+    let Some((session, user)) = signed_in else {
         return Err(refused(StatusCode::UNAUTHORIZED, "You are not signed in."));
     };
-    let form = form.ok().map(|Form(f)| f);
     let csrf = form
         .as_ref()
         .and_then(|f| f.csrf.clone())
@@ -515,35 +547,21 @@ async fn ask_for_plan(
         ));
     }
     let not_yours = || refused(StatusCode::NOT_FOUND, "No such shop.");
-    let account = shared::domain::AccountId::parse(&account).map_err(|_| not_yours())?;
-    let shop = match hub.accounts.get(account).await {
-        Ok(Some(shop))
-            if user.shops.contains(&account) && shop.partner_id == session.partner_id =>
-        {
-            shop
-        }
-        _ => return Err(not_yours()),
-    };
+    let shop = shop
+        .filter(|shop| user.shops.contains(&shop.id) && shop.partner_id == session.partner_id)
+        .ok_or_else(not_yours)?;
     let unavailable = || {
         refused(
             StatusCode::SERVICE_UNAVAILABLE,
             "The request could not be sent; please try again.",
         )
     };
-    let plan_id = form
-        .and_then(|f| f.plan)
-        .and_then(|p| p.trim().parse::<u32>().ok())
-        .ok_or_else(|| refused(StatusCode::UNPROCESSABLE_ENTITY, "Choose a plan."))?;
-    let plan = hub
-        .plans
-        .current(&[plan_id])
-        .await
-        .map_err(|_| refused(StatusCode::UNPROCESSABLE_ENTITY, "There is no such plan."))?;
-    let mut ids: Vec<u32> = hub
-        .billing
-        .selection(shop.id)
-        .await
-        .map_err(|_| unavailable())?
+    let plan_id =
+        plan_id.ok_or_else(|| refused(StatusCode::UNPROCESSABLE_ENTITY, "Choose a plan."))?;
+    let plan =
+        plan.ok_or_else(|| refused(StatusCode::UNPROCESSABLE_ENTITY, "There is no such plan."))?;
+    let mut ids: Vec<u32> = selection
+        .map_err(|()| unavailable())?
         .map(|s| s.plans.iter().map(|p| p.spec.id).collect())
         .unwrap_or_default();
     if ids.contains(&plan_id) {
@@ -555,7 +573,7 @@ async fn ask_for_plan(
     ids.push(plan_id);
     let partner = hub
         .partners
-        .get(session.partner_id)
+        .get_cached(session.partner_id)
         .await
         .map_err(|_| unavailable())?
         .filter(|p| p.webhook.is_some())

@@ -264,14 +264,19 @@ async fn summary(
     let customer =
         ExternalId::parse(&customer_id).map_err(|e| ApiError::invalid_field("customerId", e))?;
     let account = AccountId::for_external(partner.id, &customer);
-    if hub.subscriptions.plan(account).await?.is_none() {
+    // The customer's check and the summary's reads go out together; the summary is
+    // answered only for a customer of the partner's.
+    let (plan, widget) = tokio::try_join!(
+        async { Ok::<_, ApiError>(hub.subscriptions.plan(account).await?) },
+        async { Ok(hub.analytics.summary(account, start, end).await?) },
+    )?;
+    if plan.is_none() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_customer",
             format!("no customer {customer_id} for this partner"),
         ));
     }
-    let widget = hub.analytics.summary(account, start, end).await?;
     Ok(Json(AnalyticsResponse {
         partner_id: partner.id.to_string(),
         start_date: start_raw,

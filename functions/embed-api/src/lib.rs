@@ -27,7 +27,7 @@ use shared::{
     embed::{SubAccount, catalog},
     http::{
         AnyJson, ApiError, Path, Query,
-        auth::{EmbedAuth, EmbedCallerSlot},
+        auth::{EmbedAuth, EmbedCallerSlot, TenantToken},
         with_fallbacks,
     },
     outbound::{OutboundClient, OutboundConfig},
@@ -393,11 +393,7 @@ async fn update(
         ));
     }
     let change = wire::profile_change(body)?;
-    let sub = api
-        .hub
-        .embed
-        .update_sub_account(sub.partner_id, sub.number, change)
-        .await?;
+    let sub = api.hub.embed.update_sub_account(&sub, change).await?;
     Ok(Json(wire::sub_account(&sub)))
 }
 
@@ -435,7 +431,11 @@ async fn delete_sub_account(
     Path(IdParam { id }): Path<IdParam>,
 ) -> Result<Json<Value>, ApiError> {
     let number = parse_id(&id, "id")?;
-    let tombstone = api.hub.embed.delete_sub_account(partner.id, number).await?;
+    let tombstone = api
+        .hub
+        .embed
+        .delete_sub_account(partner.id, number, None)
+        .await?;
     Ok(Json(wire::deleted(&tombstone)))
 }
 
@@ -456,7 +456,7 @@ async fn delete_sub_account_by_external_id(
     let tombstone = api
         .hub
         .embed
-        .delete_sub_account(partner.id, sub.number)
+        .delete_sub_account(partner.id, sub.number, Some(sub))
         .await?;
     Ok(Json(wire::deleted(&tombstone)))
 }
@@ -588,22 +588,31 @@ async fn get_server(
 
 async fn server_logs(
     State(api): State<EmbedApi>,
-    EmbedAuth(sub): EmbedAuth<SubAccount>,
+    tenant: TenantToken,
     Path(IdParam { id }): Path<IdParam>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "id")?;
-    let logs = api.hub.embed.connection_logs(&sub, id).await?;
+    let account = tenant.account_id;
+    let (_, logs) = tenant
+        .beside(api.hub.embed.connection_logs(account, id))
+        .await?;
     let items: Vec<Value> = logs.iter().map(wire::log_line).collect();
     Ok(Json(json!({ "id": id, "logs": items })))
 }
 
+/// `DELETE /api/server/{id}`: the connection, its sealed credentials and its log; the
+/// token's check and what is deleted are read together.
 async fn delete_server(
     State(api): State<EmbedApi>,
-    EmbedAuth(sub): EmbedAuth<SubAccount>,
+    tenant: TenantToken,
     Path(IdParam { id }): Path<IdParam>,
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id, "id")?;
-    api.hub.embed.delete_connection(&sub, id).await?;
+    let account = tenant.account_id;
+    let (_, doomed) = tenant
+        .beside(api.hub.embed.connection_with_log(account, id))
+        .await?;
+    api.hub.embed.delete_connection(doomed).await?;
     Ok(Json(json!({ "id": id, "deleted": true })))
 }
 

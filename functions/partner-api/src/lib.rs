@@ -94,10 +94,21 @@ async fn confirm_plans(
     let (claims, hash): (ConfirmClaims, String) = signed_with_hash(&hub, &partner, body).await?;
     let domain = claims.shop()?;
     let confirmation = claims.confirmation(hash)?;
-    let shop = hub.accounts.shop_of(partner.id, &domain).await?;
+    // The shop's check and what confirming reads go out together (the shop's id
+    // follows from its domain); nothing is written unless the shop is the partner's.
+    let (shop, reads) = tokio::try_join!(
+        async { Ok::<_, ApiError>(hub.accounts.shop_of(partner.id, &domain).await?) },
+        async {
+            let account = shared::domain::AccountId::for_shop(&domain);
+            Ok(hub
+                .billing
+                .confirmation_reads(account, &confirmation)
+                .await?)
+        },
+    )?;
     let selection = hub
         .billing
-        .confirm(partner.id, shop.id, confirmation)
+        .confirm(partner.id, shop.id, confirmation, reads)
         .await?;
     ConfirmResponse::of(&selection).map(Json).map_err(internal)
 }
@@ -111,8 +122,16 @@ async fn statement(
 ) -> Result<Json<StatementResponse>, ApiError> {
     let claims: StatementClaims = signed(&hub, &partner, body).await?;
     let domain = claims.shop()?;
-    let shop = hub.accounts.shop_of(partner.id, &domain).await?;
-    let selection = hub.billing.selection(shop.id).await?.ok_or_else(|| {
+    // The shop's check and its selection in one round trip (its id follows from the
+    // domain); the selection is answered only if the shop is the partner's.
+    let (shop, selection) = tokio::try_join!(
+        async { Ok::<_, ApiError>(hub.accounts.shop_of(partner.id, &domain).await?) },
+        async {
+            let account = shared::domain::AccountId::for_shop(&domain);
+            Ok(hub.billing.selection(account).await?)
+        },
+    )?;
+    let selection = selection.ok_or_else(|| {
         ApiError::new(
             StatusCode::CONFLICT,
             "no_confirmed_plans",
@@ -156,8 +175,11 @@ async fn list_plans(
     body: Result<AnyJson<SignedBody>, ApiError>,
 ) -> Result<Json<Vec<ContractPlan>>, ApiError> {
     let claims: ShopClaims = signed(&hub, &partner, body).await?;
-    hub.accounts.shop_of(partner.id, &claims.shop()?).await?;
-    let plans = hub.plans.list().await?;
+    let domain = claims.shop()?;
+    let (_, plans) = tokio::try_join!(
+        async { Ok::<_, ApiError>(hub.accounts.shop_of(partner.id, &domain).await?) },
+        async { Ok(hub.plans.list().await?) },
+    )?;
     plans
         .iter()
         .map(|plan| ContractPlan::from_spec(&plan.spec))

@@ -53,26 +53,24 @@ pub async fn handle(
             "installation.ready without account or partner".into(),
         ));
     };
-    let plan = hub
-        .subscriptions
-        .plan(account)
-        .await
-        .map_err(|e| retry(&e))?
-        .ok_or_else(|| {
-            Failure::Park(format!(
-                "account {account} has no plan (cancelled and deleted?)"
-            ))
-        })?;
+    // The plan and the partner's bus are read together (the bus from the process's
+    // partner cache when warm).
+    let (plan, partner) = tokio::join!(
+        hub.subscriptions.plan(account),
+        hub.partners.get_cached(partner_id),
+    );
+    let plan = plan.map_err(|e| retry(&e))?.ok_or_else(|| {
+        Failure::Park(format!(
+            "account {account} has no plan (cancelled and deleted?)"
+        ))
+    })?;
     // Keys go only to the partner that owns the account.
     if plan.partner_id != partner_id {
         return Err(Failure::Park(format!(
             "account {account} does not belong to partner {partner_id}"
         )));
     }
-    let route = hub
-        .partners
-        .get(partner_id)
-        .await
+    let route = partner
         .map_err(|e| retry(&e))?
         .and_then(|p| p.event_route)
         .ok_or_else(|| {

@@ -118,7 +118,7 @@ async fn activate(
 ) -> Result<Json<ActivationView>, ApiError> {
     let AnyJson(body) = body?;
     let request = wire::activation(&body)?;
-    let site = api.hub.sms.activate(site.site_id, request).await?;
+    let site = api.hub.sms.activate(&site, request).await?;
     activation_view(&site)
 }
 
@@ -127,7 +127,7 @@ async fn deactivate(
     State(api): State<SmsApi>,
     SiteAuth(site): SiteAuth,
 ) -> Result<Json<ActivationView>, ApiError> {
-    let site = api.hub.sms.deactivate(site.site_id).await?;
+    let site = api.hub.sms.deactivate(&site).await?;
     activation_view(&site)
 }
 
@@ -157,7 +157,7 @@ async fn set_template(
     let site = api
         .hub
         .sms
-        .set_template(site.site_id, &action, Some(&template))
+        .set_template(&site, &action, Some(&template))
         .await?;
     Ok(Json(json!({ "templates": site.templates })))
 }
@@ -168,11 +168,7 @@ async fn remove_template(
     SiteAuth(site): SiteAuth,
     Path(ActionParam { action }): Path<ActionParam>,
 ) -> Result<Json<Value>, ApiError> {
-    let site = api
-        .hub
-        .sms
-        .set_template(site.site_id, &action, None)
-        .await?;
+    let site = api.hub.sms.set_template(&site, &action, None).await?;
     Ok(Json(json!({ "templates": site.templates })))
 }
 
@@ -245,27 +241,10 @@ async fn eligibility(
         .eligibility(&app_token, &user)
         .await
         .map_err(gateway_error)?;
-    // Cached for the send job (a member the hub did not know is recorded as subscribed
-    // only when the gateway says TEXT is eligible).
-    let member = api.hub.sms.member(&site, &phone).await?;
-    let status = match &member {
-        Some(member) => Some(member.status),
-        None => text_eligible(&answer).then_some(MemberStatus::Subscribed),
-    };
-    if let Some(status) = status {
-        api.hub
-            .sms
-            .put_member(
-                &site,
-                &phone,
-                member.as_ref(),
-                email,
-                status,
-                Some(text_eligible(&answer)),
-                None,
-            )
-            .await?;
-    }
+    api.hub
+        .sms
+        .record_eligibility(&site, &phone, email, text_eligible(&answer))
+        .await?;
     Ok(Json(answer))
 }
 

@@ -302,8 +302,11 @@ pub async fn export(
 ) -> Result<Response, AcError> {
     let SiteAuth(site) = site?;
     let Path(SegmentParam { segment_id }) = path?;
-    let segment = find(&api, &site, &segment_id).await?;
-    let csv = api.hub.sms.segment_csv(&site, &segment).await?;
+    // The segment and the site's members are read together.
+    let (segment, members) = tokio::try_join!(find(&api, &site, &segment_id), async {
+        Ok::<_, AcError>(api.hub.sms.members(&site).await?)
+    })?;
+    let csv = shared::sms::segments::segment_csv(&segment, &members);
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),

@@ -18,7 +18,7 @@ use crate::{
     clock,
     domain::{AccountId, PartnerId},
     outbound::OutboundClient,
-    store::{Keys, Planned, Query, Record, Tx, keys, keys::Due},
+    store::{FirstRead, Keys, Planned, Query, Record, Tx, keys, keys::Due},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,18 +195,34 @@ impl Embed {
     /// The connection's log, newest first.
     pub async fn connection_logs(
         &self,
-        sub: &SubAccount,
+        account: AccountId,
         id: u64,
     ) -> Result<Vec<ConnectionLog>, EmbedError> {
-        self.connection(sub, id).await?;
-        let query = Query::partition(keys::account_partition(sub.account_id))
-            .sort_begins_with(keys::connection_log_prefix(id));
-        let mut logs: Vec<ConnectionLog> = self.table().query_all(&query).await?;
+        let (_, mut logs) = self.connection_with_log(account, id).await?;
         let now = clock::now().unix_timestamp();
         logs.retain(|l| l.expires_at > now);
         logs.reverse();
         logs.truncate(MAX_LOG_LINES);
         Ok(logs)
+    }
+
+    /// A connection of the sub-account `account` and its log, read together.
+    pub async fn connection_with_log(
+        &self,
+        account: AccountId,
+        id: u64,
+    ) -> Result<(Connection, Vec<ConnectionLog>), EmbedError> {
+        let query = Query::partition(keys::account_partition(account))
+            .sort_begins_with(keys::connection_log_prefix(id));
+        let connection = async {
+            self.table()
+                .get::<Connection>(&keys::connection(account, id))
+                .await?
+                .ok_or(EmbedError::UnknownConnection)
+        };
+        tokio::try_join!(connection, async {
+            Ok::<Vec<ConnectionLog>, EmbedError>(self.table().query_all(&query).await?)
+        })
     }
 
     /// Creates a connection from a `POST /api/servers` body (less `servertype_id`);
@@ -220,7 +236,7 @@ impl Embed {
         request_host: Option<&str>,
     ) -> Result<Created, EmbedError> {
         let values = server.check_form(form)?;
-        let id = 10_000 + self.table().next_counter("CONNECTION").await?;
+        let id = 10_000 + self.table().next_id("CONNECTION").await?;
         let now = clock::sortable(clock::now());
         let mut connection = Connection {
             id,
@@ -246,18 +262,18 @@ impl Embed {
             let sealed = self.sealer().seal(value, &record, name).await?;
             connection.secrets.insert(name.clone(), sealed);
         }
-        let mut tx = Tx::new();
+        let mut flow = None;
         let oauth_url = match (&server.auth, &server.oauth2) {
             (AuthKind::Oauth2, Some(settings)) => {
-                let client_id = oauth::client_id(self.table(), server.id).await?;
+                let client_id = self.oauth_client(server.id).await?.client_id;
                 let redirect_uri = self.oauth_redirect_uri(request_host)?;
-                let (state, challenge, flow) =
+                let (state, challenge, started) =
                     oauth::new_flow(sub.account_id, sub.partner_id, id, server.id, &redirect_uri);
                 connection.status = ConnectionStatus::Pending;
                 connection.connected_at = None;
                 let url =
                     oauth::authorize_url(settings, &client_id, &redirect_uri, &state, &challenge)?;
-                tx.put_new(&flow)?;
+                flow = Some(started);
                 Some(outbound.browser_url(&url).to_string())
             }
             _ => None,
@@ -277,7 +293,12 @@ impl Embed {
                 ),
             },
         );
+        let mut tx = Tx::new();
         tx.put_new(&connection)?.put(&created)?;
+        if let Some(mut flow) = flow {
+            flow.connection = Some(Box::new(connection.clone()));
+            tx.put_new(&flow)?;
+        }
         self.uow().commit_once(tx).await?;
         Ok(Created {
             connection,
@@ -285,17 +306,15 @@ impl Embed {
         })
     }
 
-    /// Deletes a connection, its sealed credentials and its log.
-    pub async fn delete_connection(&self, sub: &SubAccount, id: u64) -> Result<(), EmbedError> {
-        self.connection(sub, id).await?;
-        let query = Query::partition(keys::account_partition(sub.account_id))
-            .sort_begins_with(keys::connection_log_prefix(id));
-        let logs: Vec<ConnectionLog> = self.table().query_all(&query).await?;
-        self.table()
-            .delete(&keys::connection(sub.account_id, id))
-            .await?;
-        let log_keys: Vec<Keys> = logs.iter().map(Record::keys).collect();
-        self.table().delete_many(&log_keys).await?;
+    /// Deletes a connection, its sealed credentials and its log, as
+    /// [`connection_with_log`](Self::connection_with_log) read them (one request).
+    pub async fn delete_connection(
+        &self,
+        (connection, logs): (Connection, Vec<ConnectionLog>),
+    ) -> Result<(), EmbedError> {
+        let mut doomed: Vec<Keys> = logs.iter().map(Record::keys).collect();
+        doomed.push(connection.keys());
+        self.table().delete_many(&doomed).await?;
         Ok(())
     }
 
@@ -324,7 +343,7 @@ impl Embed {
             (None | Some(""), None) => Err("the provider sent no code".to_owned()),
             (Some(code), None) => {
                 let (client_id, client_secret) =
-                    oauth::client(self.table(), self.sealer(), server.id).await?;
+                    oauth::open_client(self.oauth_client(server.id).await?, self.sealer()).await?;
                 oauth::token_request(
                     outbound,
                     settings,
@@ -353,13 +372,17 @@ impl Embed {
             ),
             Err(_) => None,
         };
+        let first = FirstRead::new(flow.connection.clone().map(|c| *c));
         self.uow()
             .apply(|| async {
-                let current: Connection = self
-                    .table()
-                    .get(&keys::connection(flow.account_id, flow.connection_id))
-                    .await?
-                    .ok_or(EmbedError::UnknownConnection)?;
+                let current: Connection = first
+                    .or_read(|| async {
+                        self.table()
+                            .get(&keys::connection(flow.account_id, flow.connection_id))
+                            .await?
+                            .ok_or(EmbedError::UnknownConnection)
+                    })
+                    .await?;
                 let mut next = current.clone();
                 let now = clock::now();
                 next.updated_at = clock::sortable(now);
@@ -482,8 +505,11 @@ impl Embed {
                     .sealer()
                     .open(sealed, &connection.seal_record(), "refresh_token")
                     .await?;
-                let (client_id, client_secret) =
-                    oauth::client(self.table(), self.sealer(), connection.servertype_id).await?;
+                let (client_id, client_secret) = oauth::open_client(
+                    self.oauth_client(connection.servertype_id).await?,
+                    self.sealer(),
+                )
+                .await?;
                 oauth::token_request(
                     outbound,
                     settings,

@@ -7,6 +7,8 @@
 //! the account id is derived from partner and number, so a number of another partner
 //! finds nothing. The external id is claimed by its own item (`SUBACCOUNT_EXT#`), written
 //! with the sub-account in one transaction: the conditional put is the uniqueness check.
+//! The claim also holds a copy of the sub-account, written in every transaction that
+//! changes it, so a request by external id reads one item.
 
 pub mod catalog;
 pub mod connections;
@@ -172,6 +174,22 @@ struct ExternalIdClaim {
     external_id: ExternalId,
     number: u64,
     account_id: AccountId,
+    /// The sub-account as of its last change (claims written before there was a copy
+    /// have none: the sub-account is read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sub_account: Option<SubAccount>,
+}
+
+impl ExternalIdClaim {
+    fn of(sub: &SubAccount) -> Self {
+        Self {
+            partner_id: sub.partner_id,
+            external_id: sub.external_id.clone(),
+            number: sub.number,
+            account_id: sub.account_id,
+            sub_account: Some(sub.clone()),
+        }
+    }
 }
 
 impl Record for ExternalIdClaim {
@@ -259,6 +277,10 @@ pub struct Embed {
     public_base_url: Option<String>,
     /// Registered origins' owners, for `PARTNER_CACHE_SECONDS` (CORS asks per request).
     origin_owners: crate::cache::TtlCache<String, PartnerId>,
+    /// Partners behind partner tokens, likewise ([`Embed::authenticate`]).
+    partner_subjects: crate::cache::TtlCache<PartnerId, Partner>,
+    /// Connectors' OAuth2 clients, likewise ([`Embed::oauth_client`]).
+    oauth_clients: crate::cache::TtlCache<u64, oauth::OAuthClient>,
 }
 
 impl Embed {
@@ -275,6 +297,8 @@ impl Embed {
             tenant_token_lifetime: config.embed_token_lifetime,
             public_base_url: config.public_base_url.clone(),
             origin_owners: crate::cache::TtlCache::new(config.partner_cache, 1000),
+            partner_subjects: crate::cache::TtlCache::new(config.partner_cache, 1000),
+            oauth_clients: crate::cache::TtlCache::new(config.partner_cache, 100),
         }
     }
 
@@ -308,6 +332,10 @@ impl Embed {
             .get(&keys::sub_account_external(partner, external_id.as_str()))
             .await?;
         match claim {
+            Some(ExternalIdClaim {
+                sub_account: Some(sub),
+                ..
+            }) => Ok(Some(sub).filter(|s| s.partner_id == partner)),
             Some(claim) => self.sub_account(partner, claim.number).await,
             None => Ok(None),
         }
@@ -321,10 +349,9 @@ impl Embed {
         external_id: ExternalId,
         profile: SubAccountProfile,
     ) -> Result<(SubAccount, bool), EmbedError> {
-        if let Some(existing) = self.sub_account_by_external(partner, &external_id).await? {
-            return same_or_taken(existing, &profile);
-        }
-        let number = self.table().next_counter("SUBACCOUNT").await?;
+        // No read first: the claim's condition tells an external id already taken (a
+        // repeat costs a number from the counter, which may have gaps).
+        let number = self.table().next_id("SUBACCOUNT").await?;
         let account_id = AccountId::for_sub_account(partner, number);
         let now = clock::sortable(clock::now());
         let account = Account {
@@ -354,12 +381,7 @@ impl Embed {
             created_at: now.clone(),
             updated_at: now,
         };
-        let claim = ExternalIdClaim {
-            partner_id: partner,
-            external_id: external_id.clone(),
-            number,
-            account_id,
-        };
+        let claim = ExternalIdClaim::of(&sub);
         let event = HubEvent::new(EventPayload::AccountProvisioned(AccountProvisioned {
             kind: AccountKind::SubAccount,
             external_id: external_id.clone(),
@@ -408,14 +430,14 @@ impl Embed {
         Ok(SubAccountPage { items, next })
     }
 
-    /// Changes a sub-account's details (the external id stays).
+    /// Changes a sub-account's details (the external id stays), planned from the
+    /// sub-account as the caller read it.
     pub async fn update_sub_account(
         &self,
-        partner: PartnerId,
-        number: u64,
+        sub: &SubAccount,
         change: ProfileChange,
     ) -> Result<SubAccount, EmbedError> {
-        self.update(partner, number, |sub| {
+        self.update(sub.partner_id, sub.number, Some(sub.clone()), |sub| {
             let before = sub.profile.clone();
             change.clone().apply(&mut sub.profile);
             sub.profile != before
@@ -429,27 +451,34 @@ impl Embed {
         partner: PartnerId,
         number: u64,
     ) -> Result<SubAccount, EmbedError> {
-        self.update(partner, number, |sub| {
+        self.update(partner, number, None, |sub| {
             sub.token_version += 1;
             true
         })
         .await
     }
 
+    /// A new revision of the sub-account, with its claim's copy.
     async fn update(
         &self,
         partner: PartnerId,
         number: u64,
+        read_already: Option<SubAccount>,
         change: impl Fn(&mut SubAccount) -> bool,
     ) -> Result<SubAccount, EmbedError> {
         self.uow
-            .update(
+            .update_with(
+                read_already,
                 || async {
                     self.sub_account(partner, number)
                         .await?
                         .ok_or(EmbedError::UnknownSubAccount)
                 },
                 |sub| Ok(change(sub)),
+                |next, tx| {
+                    tx.put(&ExternalIdClaim::of(next))?;
+                    Ok(())
+                },
             )
             .await
     }
@@ -463,56 +492,82 @@ impl Embed {
         &self,
         partner: PartnerId,
         number: u64,
+        read_already: Option<SubAccount>,
     ) -> Result<SubAccountTombstone, EmbedError> {
         let account_id = AccountId::for_sub_account(partner, number);
-        let tombstone = match self.sub_account(partner, number).await? {
-            Some(sub) => {
-                let tombstone = SubAccountTombstone {
-                    account_id,
-                    partner_id: partner,
-                    number,
-                    external_id: sub.external_id.clone(),
-                    deleted_at: clock::sortable(clock::now()),
-                    items_deleted: 0,
-                };
-                let event = HubEvent::new(EventPayload::AccountDeleted(AccountDeleted {
-                    customer_id: sub.external_id.to_string(),
-                    items_deleted: 0,
-                }))
-                .for_account(account_id, partner);
-                self.uow
-                    .apply(|| async {
-                        let current = self
-                            .sub_account(partner, number)
-                            .await?
-                            .ok_or(EmbedError::UnknownSubAccount)?;
-                        let mut tx = Tx::new();
-                        tx.delete(keys::sub_account(account_id))
-                            .delete(keys::account(account_id))
-                            .delete(keys::sub_account_external(
-                                partner,
-                                current.external_id.as_str(),
-                            ))
-                            .put(&tombstone)?
-                            .event(event.clone());
-                        Ok::<_, EmbedError>(Planned::new(tx, ()))
-                    })
-                    .await?;
-                tombstone
-            }
-            None => self
-                .table()
-                .get::<SubAccountTombstone>(&keys::tombstone(account_id))
-                .await?
+        let table = self.table();
+        let partition = keys::account_partition(account_id);
+        let tombstone_keys = keys::tombstone(account_id);
+        // The sub-account (unless the caller read it), its tombstone (a repeated delete)
+        // and the keys of its partition are read together.
+        let known = read_already.is_some();
+        let (sub, earlier, listed) = tokio::try_join!(
+            async {
+                match read_already {
+                    Some(sub) => Ok(Some(sub)),
+                    None => self.sub_account(partner, number).await,
+                }
+            },
+            async {
+                if known {
+                    return Ok(None);
+                }
+                Ok(table.get::<SubAccountTombstone>(&tombstone_keys).await?)
+            },
+            async { Ok::<_, EmbedError>(table.partition_keys(&partition).await?) },
+        )?;
+        let Some(sub) = sub else {
+            // A repeat: finish what the first left, answer its tombstone.
+            let tombstone = earlier
                 .filter(|t| t.partner_id == partner && t.number == number)
-                .ok_or(EmbedError::UnknownSubAccount)?,
+                .ok_or(EmbedError::UnknownSubAccount)?;
+            let deleted = listed.len();
+            table.delete_items(listed).await?;
+            return Ok(SubAccountTombstone {
+                items_deleted: tombstone.items_deleted + deleted,
+                ..tombstone
+            });
         };
-        let deleted = self
-            .table()
-            .delete_partition(&keys::account_partition(account_id))
-            .await?;
+        let tombstone = SubAccountTombstone {
+            account_id,
+            partner_id: partner,
+            number,
+            external_id: sub.external_id.clone(),
+            deleted_at: clock::sortable(clock::now()),
+            items_deleted: 0,
+        };
+        let event = HubEvent::new(EventPayload::AccountDeleted(AccountDeleted {
+            customer_id: sub.external_id.to_string(),
+            items_deleted: 0,
+        }))
+        .for_account(account_id, partner);
+        // The records its tokens are checked against go in one transaction with the
+        // tombstone and `account.deleted`; the rest of the partition (connections with
+        // their sealed credentials, logs, timeline) is deleted beside it. A delete that
+        // fails part way is finished by the next.
+        let in_tx = [keys::sub_account(account_id), keys::account(account_id)];
+        let rest: Vec<_> = listed
+            .into_iter()
+            .filter(|key| !in_tx.iter().any(|k| k.primary() == *key))
+            .collect();
+        let deleted = rest.len();
+        let deletion = self.uow.apply(|| async {
+            let mut tx = Tx::new();
+            tx.delete(keys::sub_account(account_id))
+                .delete(keys::account(account_id))
+                .delete(keys::sub_account_external(
+                    partner,
+                    sub.external_id.as_str(),
+                ))
+                .put(&tombstone)?
+                .event(event.clone());
+            Ok::<_, EmbedError>(Planned::new(tx, ()))
+        });
+        let (committed, purged) = tokio::join!(deletion, table.delete_items(rest));
+        committed?;
+        purged?;
         Ok(SubAccountTombstone {
-            items_deleted: tombstone.items_deleted + deleted,
+            items_deleted: deleted,
             ..tombstone
         })
     }
@@ -550,12 +605,43 @@ impl Embed {
             .await?)
     }
 
-    /// Revokes every embed token of the partner issued so far.
+    /// Revokes every embed token of the partner issued so far: at once in this process,
+    /// within `PARTNER_CACHE_SECONDS` in warm functions elsewhere.
     pub async fn revoke_partner_tokens(&self, partner: PartnerId) -> Result<u64, EmbedError> {
         let mut record = self.partner(partner).await?;
         record.embed_token_version += 1;
         self.table().put(&record).await?;
+        self.partner_subjects.remove(&partner);
         Ok(record.embed_token_version)
+    }
+
+    /// A connector's OAuth2 client, from the process's cache for `PARTNER_CACHE_SECONDS`
+    /// (a client an operator registers anew takes effect within that time).
+    pub(crate) async fn oauth_client(
+        &self,
+        servertype: u64,
+    ) -> Result<oauth::OAuthClient, EmbedError> {
+        if let Some(client) = self.oauth_clients.get(&servertype) {
+            return Ok(client);
+        }
+        let client = oauth::read_client(self.table(), servertype).await?;
+        self.oauth_clients.insert(servertype, client.clone());
+        Ok(client)
+    }
+
+    /// The partner a partner token speaks for, from the process's cache for
+    /// `PARTNER_CACHE_SECONDS` (as partner tokens are): a revoked partner token stops
+    /// working within that time. Tenant tokens are always checked against their record:
+    /// partners revoke those through the API and expect it at once.
+    async fn partner_subject(&self, id: PartnerId) -> Result<Option<Partner>, EmbedError> {
+        if let Some(partner) = self.partner_subjects.get(&id) {
+            return Ok(Some(partner));
+        }
+        let partner = self.table().get::<Partner>(&keys::partner(id)).await?;
+        if let Some(partner) = &partner {
+            self.partner_subjects.insert(id, partner.clone());
+        }
+        Ok(partner)
     }
 
     async fn partner(&self, id: PartnerId) -> Result<Partner, EmbedError> {
@@ -568,18 +654,25 @@ impl Embed {
     /// Who a token speaks for: its signature, expiry and audience checked locally, then
     /// its subject read (one `GetItem`) to check the token version.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, EmbedError> {
-        let claims = self.keys.verify(token).await.map_err(|e| match e {
+        let claims = self.verify_token(token).await?;
+        self.caller_of(&claims).await
+    }
+
+    /// A token's claims, checked without a read: the hub's signature, expiry, audience.
+    pub async fn verify_token(&self, token: &str) -> Result<EmbedClaims, EmbedError> {
+        self.keys.verify(token).await.map_err(|e| match e {
             TokenError::Invalid(why) => EmbedError::Unauthorized(why),
             other => other.into(),
-        })?;
+        })
+    }
+
+    /// Who verified claims speak for, once their subject's record says the token still
+    /// holds (its version): one read, or none for a partner known to the process.
+    pub async fn caller_of(&self, claims: &EmbedClaims) -> Result<Caller, EmbedError> {
         let revoked = || EmbedError::Unauthorized("the token was revoked".into());
         match claims.subject()? {
             Subject::Partner(id) => {
-                let partner = self
-                    .table()
-                    .get::<Partner>(&keys::partner(id))
-                    .await?
-                    .ok_or_else(revoked)?;
+                let partner = self.partner_subject(id).await?.ok_or_else(revoked)?;
                 if partner.embed_token_version != claims.ver {
                     return Err(revoked());
                 }

@@ -40,6 +40,10 @@ pub struct OAuthFlow {
     pub code_verifier: String,
     pub redirect_uri: String,
     pub expires_at: i64,
+    /// The connection as the flow started it: the callback plans from it (its revision
+    /// guards the write; a connection changed since is read afresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection: Option<Box<super::connections::Connection>>,
 }
 
 impl Record for OAuthFlow {
@@ -99,29 +103,23 @@ pub async fn set_client(
     Ok(())
 }
 
-/// The connector's client id (the authorize URL needs no secret: nothing to open).
-pub async fn client_id(table: &Table, servertype: u64) -> Result<String, EmbedError> {
-    let client: OAuthClient = table
+/// The connector's client as registered (`hub-admin`), its secret sealed.
+pub async fn read_client(table: &Table, servertype: u64) -> Result<OAuthClient, EmbedError> {
+    table
         .get(&keys::oauth_client(servertype))
         .await?
-        .ok_or(EmbedError::NoOAuthClient(servertype))?;
-    Ok(client.client_id)
+        .ok_or(EmbedError::NoOAuthClient(servertype))
 }
 
-/// The connector's client id and secret, opened.
-pub async fn client(
-    table: &Table,
+/// The client's id and secret, opened.
+pub async fn open_client(
+    client: OAuthClient,
     sealer: &SecretSealer,
-    servertype: u64,
 ) -> Result<(String, String), EmbedError> {
-    let client: OAuthClient = table
-        .get(&keys::oauth_client(servertype))
-        .await?
-        .ok_or(EmbedError::NoOAuthClient(servertype))?;
     let secret = sealer
         .open(
             &client.client_secret_sealed,
-            &client_record(servertype),
+            &client_record(client.servertype_id),
             "client_secret",
         )
         .await?;
@@ -168,6 +166,7 @@ pub fn new_flow(
         code_verifier: verifier,
         redirect_uri: redirect_uri.to_owned(),
         expires_at: clock::now().unix_timestamp() + FLOW_LIFETIME_SECONDS,
+        connection: None,
     };
     (state, challenge, flow)
 }

@@ -45,7 +45,14 @@ async fn throttled<T>(
     parts: &Parts,
     auth: impl Future<Output = Result<T, ApiError>>,
 ) -> Result<T, ApiError> {
-    let scope = Scope::SourceIp(source_ip(parts));
+    throttled_for(hub, Scope::SourceIp(source_ip(parts)), auth).await
+}
+
+async fn throttled_for<T>(
+    hub: &Hub,
+    scope: Scope,
+    auth: impl Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
     let now = clock::now();
     if let Some(wait) = hub.throttle.blocked(&scope, now) {
         return Err(ApiError::too_many_failures(wait));
@@ -348,12 +355,7 @@ where
     let token = embed_token(&parts.headers).map(str::to_owned);
     let auth = async {
         let Some(token) = token else {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "missing_token",
-                "send your token as Authorization: JWT <token>",
-            )
-            .with_field("Authorization"));
+            return Err(missing_embed_token());
         };
         Ok(hub.embed.authenticate(&token).await?)
     };
@@ -362,6 +364,16 @@ where
         let _ = slot.0.set(caller.partner_id());
     }
     Ok(caller)
+}
+
+#[cfg(feature = "embed")]
+fn missing_embed_token() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "missing_token",
+        "send your token as Authorization: JWT <token>",
+    )
+    .with_field("Authorization")
 }
 
 #[cfg(feature = "embed")]
@@ -428,6 +440,84 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         T::admit(embed_caller(parts, state).await?).map(Self)
+    }
+}
+
+/// A sub-account's token (`Authorization: JWT <token>`) whose signature, audience and
+/// expiry checked out, its sub-account not read yet: a route that reads more sends its
+/// first reads [`beside`](TenantToken::beside) that read (one round trip), and uses
+/// them only if the token holds.
+#[cfg(feature = "embed")]
+pub struct TenantToken {
+    hub: Arc<Hub>,
+    claims: crate::embed::EmbedClaims,
+    scope: Scope,
+    slot: Option<EmbedCallerSlot>,
+    pub account_id: crate::domain::AccountId,
+}
+
+#[cfg(feature = "embed")]
+impl TenantToken {
+    /// The token's sub-account (checked as [`EmbedAuth`] checks it) and what `reads`
+    /// read, read together; the token's refusal comes first.
+    pub async fn beside<T, E>(
+        self,
+        reads: impl Future<Output = Result<T, E>>,
+    ) -> Result<(crate::embed::SubAccount, T), ApiError>
+    where
+        ApiError: From<E>,
+    {
+        let hub = self.hub.clone();
+        let check = throttled_for(&hub, self.scope.clone(), async {
+            let caller = hub.embed.caller_of(&self.claims).await?;
+            crate::embed::SubAccount::admit(caller)
+        });
+        let (sub, read) = tokio::join!(check, reads);
+        let sub = sub?;
+        if let Some(slot) = &self.slot {
+            let _ = slot.0.set(sub.partner_id);
+        }
+        Ok((sub, read?))
+    }
+}
+
+#[cfg(feature = "embed")]
+impl<S> FromRequestParts<S> for TenantToken
+where
+    S: Send + Sync,
+    Arc<Hub>: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let hub: Arc<Hub> = axum::extract::FromRef::from_ref(state);
+        let token = embed_token(&parts.headers).map(str::to_owned);
+        let verify = async {
+            let Some(token) = token else {
+                return Err(missing_embed_token());
+            };
+            let claims = hub.embed.verify_token(&token).await?;
+            let subject = claims
+                .subject()
+                .map_err(|e| crate::embed::EmbedError::Unauthorized(e.to_string()))?;
+            match subject {
+                crate::embed::Subject::SubAccount { partner, number } => Ok((
+                    claims,
+                    crate::domain::AccountId::for_sub_account(partner, number),
+                )),
+                crate::embed::Subject::Partner(_) => Err(wrong_token(
+                    "a sub-account's token (GET /api/subaccount/{id}/token), not the partner token",
+                )),
+            }
+        };
+        let (claims, account_id) = throttled(&hub, parts, verify).await?;
+        Ok(Self {
+            hub: hub.clone(),
+            claims,
+            scope: Scope::SourceIp(source_ip(parts)),
+            slot: parts.extensions.get::<EmbedCallerSlot>().cloned(),
+            account_id,
+        })
     }
 }
 

@@ -179,6 +179,35 @@ pub fn parse_access_token(token: &str) -> Option<(String, u64)> {
     Some((loyalty.as_str()?.to_owned(), site))
 }
 
+/// A site to change: by id (read first), or as its caller read it (the site's API reads
+/// it to authenticate), so the change needs no second read.
+#[derive(Debug, Clone, Copy)]
+pub enum SiteToChange<'a> {
+    Id(u64),
+    Read(&'a SmsSite),
+}
+
+impl SiteToChange<'_> {
+    pub fn site_id(&self) -> u64 {
+        match self {
+            SiteToChange::Id(id) => *id,
+            SiteToChange::Read(site) => site.site_id,
+        }
+    }
+}
+
+impl From<u64> for SiteToChange<'_> {
+    fn from(id: u64) -> Self {
+        SiteToChange::Id(id)
+    }
+}
+
+impl<'a> From<&'a SmsSite> for SiteToChange<'a> {
+    fn from(site: &'a SmsSite) -> Self {
+        SiteToChange::Read(site)
+    }
+}
+
 /// What registering a site answers (the loyalty token is shown once).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -211,12 +240,39 @@ pub struct SmsMember {
     pub status: MemberStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
-    /// The gateway's TEXT eligibility and when it was asked (cached).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The gateway's TEXT eligibility and when it was asked (cached). Always written
+    /// (null when unknown), so a [`Table::merge`](crate::store::Table::merge) of the
+    /// member clears a stale answer; `email` and `time_zone` are kept when not given.
+    #[serde(default)]
     pub eligible: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub eligibility_checked_at: Option<String>,
     pub updated_at: String,
+}
+
+impl SmsMember {
+    /// The member as of now; `None` email or time zone: not given.
+    pub fn new(
+        site: &SmsSite,
+        phone: &PhoneE164,
+        email: Option<String>,
+        status: MemberStatus,
+        eligible: Option<bool>,
+        time_zone: Option<String>,
+    ) -> Self {
+        let now = clock::sortable(clock::now());
+        SmsMember {
+            account_id: site.account_id,
+            site_id: site.site_id,
+            phone: phone.clone(),
+            email,
+            status,
+            time_zone,
+            eligible,
+            eligibility_checked_at: eligible.map(|_| now.clone()),
+            updated_at: now,
+        }
+    }
 }
 
 impl Record for SmsMember {
@@ -665,13 +721,19 @@ impl Sms {
             .await?)
     }
 
-    /// Writes a new revision of a site, planned from a fresh read.
-    async fn update_site<F>(&self, site_id: u64, change: F) -> Result<SmsSite, SmsError>
+    /// Writes a new revision of a site, planned from the site as its caller read it (the
+    /// site's own API authenticated by reading it) or from a fresh read.
+    async fn update_site<F>(&self, site: SiteToChange<'_>, change: F) -> Result<SmsSite, SmsError>
     where
         F: Fn(&mut SmsSite) -> Result<(), SmsError>,
     {
+        let (site_id, read_already) = match site {
+            SiteToChange::Id(id) => (id, None),
+            SiteToChange::Read(site) => (site.site_id, Some(site.clone())),
+        };
         self.uow
-            .update(
+            .update_from(
+                read_already,
                 || async { self.site(site_id).await?.ok_or(SmsError::UnknownSite) },
                 |site| change(site).map(|()| true),
             )
@@ -681,10 +743,11 @@ impl Sms {
     /// Activates (or re-activates with new settings) the site's gateway.
     pub async fn activate(
         &self,
-        site_id: u64,
+        site: impl Into<SiteToChange<'_>>,
         request: ActivationRequest,
     ) -> Result<SmsSite, SmsError> {
-        let record = format!("sms-site:{site_id}");
+        let site = site.into();
+        let record = format!("sms-site:{}", site.site_id());
         let app = self
             .sealer
             .seal(&request.app_token, &record, "app_token")
@@ -704,7 +767,7 @@ impl Sms {
             rate_per_second: request.rate_per_second,
             updated_at: clock::sortable(clock::now()),
         };
-        self.update_site(site_id, |site| {
+        self.update_site(site, |site| {
             site.activation = Some(activation.clone());
             Ok(())
         })
@@ -712,8 +775,8 @@ impl Sms {
     }
 
     /// Stops every send of the site at once (its due jobs are skipped as `deactivated`).
-    pub async fn deactivate(&self, site_id: u64) -> Result<SmsSite, SmsError> {
-        self.update_site(site_id, |site| {
+    pub async fn deactivate(&self, site: impl Into<SiteToChange<'_>>) -> Result<SmsSite, SmsError> {
+        self.update_site(site.into(), |site| {
             let activation = site.activation.as_mut().ok_or(SmsError::NotActivated)?;
             activation.active = false;
             activation.updated_at = clock::sortable(clock::now());
@@ -748,7 +811,7 @@ impl Sms {
                 Some(id)
             }
         };
-        self.update_site(site_id, |site| {
+        self.update_site(SiteToChange::Id(site_id), |site| {
             site.billed_shop = shop;
             Ok(())
         })
@@ -758,7 +821,7 @@ impl Sms {
     /// Sets (or with `None` removes) the template of an action type.
     pub async fn set_template(
         &self,
-        site_id: u64,
+        site: impl Into<SiteToChange<'_>>,
         action: &str,
         template: Option<&str>,
     ) -> Result<SmsSite, SmsError> {
@@ -773,7 +836,7 @@ impl Sms {
             }
             Some(t) => Some(t.to_owned()),
         };
-        self.update_site(site_id, |site| {
+        self.update_site(site.into(), |site| {
             match &template {
                 Some(t) => site.templates.insert(action.clone(), t.clone()),
                 None => site.templates.remove(&action),
@@ -862,17 +925,34 @@ impl Sms {
         eligible: Option<bool>,
         time_zone: Option<String>,
     ) -> Result<SmsMember, SmsError> {
-        let previous = self.member(site, phone).await?;
-        self.put_member(
+        // One write, no read: the stored email and time zone stay when not given.
+        let member = SmsMember::new(site, phone, email, status, eligible, time_zone);
+        Ok(self.uow.table().merge(&member).await?)
+    }
+
+    /// Records the gateway's TEXT eligibility answer for the send job, in one write and
+    /// no read: a known member keeps its status; one the hub did not know is recorded
+    /// (as subscribed) only when TEXT is eligible. `None`: nothing recorded.
+    pub async fn record_eligibility(
+        &self,
+        site: &SmsSite,
+        phone: &PhoneE164,
+        email: Option<String>,
+        eligible: bool,
+    ) -> Result<Option<SmsMember>, SmsError> {
+        let member = SmsMember::new(
             site,
             phone,
-            previous.as_ref(),
             email,
-            status,
-            eligible,
-            time_zone,
-        )
-        .await
+            MemberStatus::Subscribed,
+            Some(eligible),
+            None,
+        );
+        Ok(self
+            .uow
+            .table()
+            .merge_with(&member, &["status"], !eligible)
+            .await?)
     }
 
     /// [`set_member`](Self::set_member) with the member already read (`previous`): one
@@ -888,18 +968,11 @@ impl Sms {
         eligible: Option<bool>,
         time_zone: Option<String>,
     ) -> Result<SmsMember, SmsError> {
-        let now = clock::sortable(clock::now());
-        let member = SmsMember {
-            account_id: site.account_id,
-            site_id: site.site_id,
-            phone: phone.clone(),
-            email: email.or_else(|| previous.and_then(|m| m.email.clone())),
-            status,
-            time_zone: time_zone.or_else(|| previous.and_then(|m| m.time_zone.clone())),
-            eligible,
-            eligibility_checked_at: eligible.map(|_| now.clone()),
-            updated_at: now,
-        };
+        let mut member = SmsMember::new(site, phone, email, status, eligible, time_zone);
+        if let Some(previous) = previous {
+            member.email = member.email.or_else(|| previous.email.clone());
+            member.time_zone = member.time_zone.or_else(|| previous.time_zone.clone());
+        }
         self.uow.table().put(&member).await?;
         Ok(member)
     }

@@ -138,10 +138,9 @@ impl super::Sms {
         // Without an externalId every request makes a segment.
         let keyed = !request.external_id.is_empty();
         let pointer_keys = keys::sms_segment_external(site.account_id, &request.external_id);
-        if keyed && let Some(pointer) = table.get::<SegmentExternalId>(&pointer_keys).await? {
-            return self.existing(site, request, pointer.segment_id).await;
-        }
-        let segment_id = table.next_counter("SMS_SEGMENT").await?;
+        // No read first: the pointer's condition tells an external id already taken (a
+        // repeat costs an id, which may have gaps).
+        let segment_id = table.next_id("SMS_SEGMENT").await?;
         let segment = Segment {
             account_id: site.account_id,
             site_id: site.site_id,
@@ -221,32 +220,36 @@ impl super::Sms {
         Ok((segments, next))
     }
 
-    /// The segment's members as CSV for upload to the gateway: `phone,email` (the phone
-    /// of the site's member with that email, empty when the hub knows none).
-    pub async fn segment_csv(&self, site: &SmsSite, segment: &Segment) -> Result<String, SmsError> {
-        let members: Vec<SmsMember> = self
+    /// The site's members (for [`segment_csv`]).
+    pub async fn members(&self, site: &SmsSite) -> Result<Vec<SmsMember>, SmsError> {
+        Ok(self
             .uow()
             .table()
             .query_all(
                 &Query::partition(keys::account_partition(site.account_id))
                     .sort_begins_with(keys::SMS_MEMBER_PREFIX),
             )
-            .await?;
-        let mut csv = String::from("phone,email\n");
-        for email in &segment.members {
-            let phone = members
-                .iter()
-                .find(|m| {
-                    m.email
-                        .as_deref()
-                        .is_some_and(|e| e.eq_ignore_ascii_case(email))
-                })
-                .map(|m| m.phone.as_str().to_owned())
-                .unwrap_or_default();
-            csv.push_str(&format!("{phone},{email}\n"));
-        }
-        Ok(csv)
+            .await?)
     }
+}
+
+/// The segment's members as CSV for upload to the gateway: `phone,email` (the phone of
+/// the site's member with that email, empty when the hub knows none).
+pub fn segment_csv(segment: &Segment, members: &[SmsMember]) -> String {
+    let mut csv = String::from("phone,email\n");
+    for email in &segment.members {
+        let phone = members
+            .iter()
+            .find(|m| {
+                m.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+            .map(|m| m.phone.as_str().to_owned())
+            .unwrap_or_default();
+        csv.push_str(&format!("{phone},{email}\n"));
+    }
+    csv
 }
 
 #[cfg(test)]

@@ -9,4 +9,4 @@ pub mod tx;
 
 pub use ledger::{Inbound, LedgerEntry, canonical_hash};
 pub use table::{Keys, Query, Record, StoreError, Table};
-pub use tx::{Applied, Planned, Revisioned, Tx, TxError, UnitOfWork};
+pub use tx::{Applied, FirstRead, Planned, Revisioned, Tx, TxError, UnitOfWork};

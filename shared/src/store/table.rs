@@ -263,13 +263,19 @@ impl Query {
 pub struct Table {
     client: Client,
     name: String,
+    /// Ids this process reserved from named counters and has not handed out yet.
+    reserved_ids: std::sync::Arc<std::sync::Mutex<HashMap<String, std::ops::RangeInclusive<u64>>>>,
 }
+
+/// How many ids [`Table::next_id`] reserves at a time.
+const ID_BLOCK: u64 = 20;
 
 impl Table {
     pub fn new(client: Client, name: impl Into<String>) -> Self {
         Self {
             client,
             name: name.into(),
+            reserved_ids: Default::default(),
         }
     }
 
@@ -301,6 +307,59 @@ impl Table {
             .await
             .map_err(StoreError::from_sdk)?;
         Ok(())
+    }
+
+    /// Writes the record's attributes over the stored item in one request, without
+    /// reading it (`UpdateItem`): an attribute the record leaves out (an absent optional
+    /// field) keeps its stored value. Answers the item as it now is.
+    pub async fn merge<R: Record>(&self, record: &R) -> Result<R, StoreError> {
+        self.merge_with(record, &[], false)
+            .await?
+            .ok_or_else(|| StoreError::Dynamo("UpdateItem answered no item".into()))
+    }
+
+    /// [`merge`](Self::merge), where the attributes named in `keep_stored` are written
+    /// only if the item has none yet, and with `existing_only` nothing is created (`None`
+    /// when there was no item).
+    pub async fn merge_with<R: Record>(
+        &self,
+        record: &R,
+        keep_stored: &[&str],
+        existing_only: bool,
+    ) -> Result<Option<R>, StoreError> {
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.name)
+            .set_key(Some(record.keys().primary()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        let mut sets = Vec::new();
+        for (i, (name, value)) in to_item(record)?.into_iter().enumerate() {
+            if name == "PK" || name == "SK" {
+                continue;
+            }
+            sets.push(if keep_stored.contains(&name.as_str()) {
+                format!("#m{i} = if_not_exists(#m{i}, :m{i})")
+            } else {
+                format!("#m{i} = :m{i}")
+            });
+            update = update
+                .expression_attribute_names(format!("#m{i}"), name)
+                .expression_attribute_values(format!(":m{i}"), value);
+        }
+        if existing_only {
+            update = update.condition_expression("attribute_exists(PK)");
+        }
+        match update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)
+        {
+            Ok(out) => out.attributes.map(from_item).transpose(),
+            Err(StoreError::ConditionFailed) if existing_only => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Writes a record only if no item has its key: `ConditionFailed` otherwise.
@@ -420,50 +479,93 @@ impl Table {
             .await
     }
 
-    async fn delete_items(
+    /// Deletes items by key: `BatchWriteItem`s of 25, sent together (up to 8 at a time),
+    /// each retrying what DynamoDB left unprocessed.
+    pub(crate) async fn delete_items(
         &self,
         keys: Vec<HashMap<String, AttributeValue>>,
     ) -> Result<(), StoreError> {
-        for chunk in keys.chunks(25) {
-            let mut writes: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
-                .iter()
-                .map(|key| {
-                    let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
-                        .set_key(Some(key.clone()))
-                        .build()
-                        .map_err(|e| StoreError::Dynamo(e.to_string()))?;
-                    Ok(aws_sdk_dynamodb::types::WriteRequest::builder()
-                        .delete_request(delete)
-                        .build())
-                })
-                .collect::<Result<_, StoreError>>()?;
-            for attempt in 0..5u32 {
-                if writes.is_empty() {
-                    break;
-                }
-                if attempt > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
-                }
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.name, std::mem::take(&mut writes))
-                    .send()
-                    .await
-                    .map_err(StoreError::from_sdk)?;
-                writes = out
-                    .unprocessed_items
-                    .unwrap_or_default()
-                    .remove(&self.name)
-                    .unwrap_or_default();
+        use futures::{StreamExt, TryStreamExt};
+        let chunks: Vec<_> = keys
+            .chunks(25)
+            .map(|chunk| self.delete_chunk(chunk.to_vec()))
+            .collect();
+        futures::stream::iter(chunks)
+            .buffer_unordered(8)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_chunk(
+        &self,
+        chunk: Vec<HashMap<String, AttributeValue>>,
+    ) -> Result<(), StoreError> {
+        let mut writes: Vec<aws_sdk_dynamodb::types::WriteRequest> = chunk
+            .iter()
+            .map(|key| {
+                let delete = aws_sdk_dynamodb::types::DeleteRequest::builder()
+                    .set_key(Some(key.clone()))
+                    .build()
+                    .map_err(|e| StoreError::Dynamo(e.to_string()))?;
+                Ok(aws_sdk_dynamodb::types::WriteRequest::builder()
+                    .delete_request(delete)
+                    .build())
+            })
+            .collect::<Result<_, StoreError>>()?;
+        for attempt in 0..5u32 {
+            if writes.is_empty() {
+                break;
             }
-            if !writes.is_empty() {
-                return Err(StoreError::Dynamo(
-                    "BatchWriteItem left deletes unprocessed".into(),
-                ));
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(25 << attempt)).await;
             }
+            let out = self
+                .client
+                .batch_write_item()
+                .request_items(&self.name, std::mem::take(&mut writes))
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            writes = out
+                .unprocessed_items
+                .unwrap_or_default()
+                .remove(&self.name)
+                .unwrap_or_default();
+        }
+        if !writes.is_empty() {
+            return Err(StoreError::Dynamo(
+                "BatchWriteItem left deletes unprocessed".into(),
+            ));
         }
         Ok(())
+    }
+
+    /// The primary keys of every item of a partition (a paginated `Query` of `PK, SK`).
+    pub async fn partition_keys(
+        &self,
+        pk: &str,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut keys = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .projection_expression("PK, SK")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            keys.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(keys),
+            }
+        }
     }
 
     /// Deletes every item of a partition (`Query` for the keys, `BatchWriteItem` in 25s).
@@ -602,6 +704,29 @@ impl Table {
     /// The next value of a named counter: 1, 2, 3, ... (one atomic `ADD`; never reused,
     /// gaps possible when a caller fails after taking one).
     pub async fn next_counter(&self, name: &str) -> Result<u64, StoreError> {
+        self.add_to_counter(name, 1).await
+    }
+
+    /// A new id from a named counter without a round trip most of the time: the process
+    /// reserves [`ID_BLOCK`] values at once (one `ADD`) and hands them out in turn. Ids
+    /// stay unique and never reused; across processes they are not in creation order,
+    /// and a process that ends leaves the rest of its block unused.
+    pub async fn next_id(&self, name: &str) -> Result<u64, StoreError> {
+        let take = |reserved: &mut HashMap<String, std::ops::RangeInclusive<u64>>| {
+            reserved.get_mut(name).and_then(Iterator::next)
+        };
+        if let Some(id) = take(&mut self.reserved_ids.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(id);
+        }
+        let last = self.add_to_counter(name, ID_BLOCK).await?;
+        let first = last + 1 - ID_BLOCK;
+        let mut reserved = self.reserved_ids.lock().unwrap_or_else(|e| e.into_inner());
+        // (Tasks that reserved at once each keep their first id; the last block stays.)
+        reserved.insert(name.to_owned(), first + 1..=last);
+        Ok(first)
+    }
+
+    async fn add_to_counter(&self, name: &str, n: u64) -> Result<u64, StoreError> {
         let out = self
             .client
             .update_item()
@@ -609,7 +734,7 @@ impl Table {
             .set_key(Some(super::keys::counter(name).primary()))
             .update_expression("ADD #value :one")
             .expression_attribute_names("#value", "value")
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":one", AttributeValue::N(n.to_string()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
             .send()
             .await

@@ -221,6 +221,28 @@ enum CommitError {
     Failed(TxError),
 }
 
+/// What a caller already read for a change's first plan (beside its own checks, in one
+/// round trip); a replan after a lost race reads afresh.
+pub struct FirstRead<R>(std::sync::Mutex<Option<R>>);
+
+impl<R> FirstRead<R> {
+    pub fn new(read_already: Option<R>) -> Self {
+        Self(std::sync::Mutex::new(read_already))
+    }
+
+    /// The first time, what was read already (if anything); afterwards `read()`.
+    pub async fn or_read<E, Fut>(&self, read: impl FnOnce() -> Fut) -> Result<R, E>
+    where
+        Fut: Future<Output = Result<R, E>>,
+    {
+        let taken = self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match taken {
+            Some(record) => Ok(record),
+            None => read().await,
+        }
+    }
+}
+
 /// The table: commits [`Tx`]s with their outbox items and ledger entries.
 #[derive(Clone, Debug)]
 pub struct UnitOfWork {
@@ -277,8 +299,49 @@ impl UnitOfWork {
         Fut: Future<Output = Result<R, E>>,
         Change: Fn(&mut R) -> Result<bool, E>,
     {
+        self.update_from(None, read, change).await
+    }
+
+    /// [`update`](Self::update) whose first plan starts from `read_already` (the record
+    /// as the caller read it, say beside its authentication: one round trip fewer); the
+    /// revision condition still guards the write, and a lost race reads afresh.
+    pub async fn update_from<R, E, Read, Fut, Change>(
+        &self,
+        read_already: Option<R>,
+        read: Read,
+        change: Change,
+    ) -> Result<R, E>
+    where
+        R: Revisioned,
+        E: From<TxError>,
+        Read: Fn() -> Fut,
+        Fut: Future<Output = Result<R, E>>,
+        Change: Fn(&mut R) -> Result<bool, E>,
+    {
+        self.update_with(read_already, read, change, |_, _| Ok(()))
+            .await
+    }
+
+    /// [`update_from`](Self::update_from), with `also` adding writes that go with the
+    /// new revision in its transaction (a copy of it kept elsewhere, say).
+    pub async fn update_with<R, E, Read, Fut, Change, Also>(
+        &self,
+        read_already: Option<R>,
+        read: Read,
+        change: Change,
+        also: Also,
+    ) -> Result<R, E>
+    where
+        R: Revisioned,
+        E: From<TxError>,
+        Read: Fn() -> Fut,
+        Fut: Future<Output = Result<R, E>>,
+        Change: Fn(&mut R) -> Result<bool, E>,
+        Also: Fn(&R, &mut Tx) -> Result<(), TxError>,
+    {
+        let first = FirstRead::new(read_already);
         self.apply(|| async {
-            let current = read().await?;
+            let current = first.or_read(&read).await?;
             let mut next = current.clone();
             if !change(&mut next)? {
                 return Ok(Planned::nothing(current));
@@ -288,6 +351,7 @@ impl UnitOfWork {
             let mut tx = Tx::new();
             tx.put_revision(&next, Some(current.revision()))
                 .map_err(TxError::from)?;
+            also(&next, &mut tx)?;
             Ok(Planned::new(tx, next))
         })
         .await
@@ -309,20 +373,20 @@ impl UnitOfWork {
         Fut: Future<Output = Result<Planned<T>, E>>,
         E: From<TxError>,
     {
-        // The ledger read and the first plan's reads go out together (one round trip):
-        // a plan only reads, so a redelivery's plan is simply dropped.
-        let (recorded, first) = tokio::join!(self.recorded(inbound), plan());
-        if let Some(stored) = recorded? {
-            return Ok(Applied::Duplicate(stored));
-        }
-        let mut first = Some(first);
+        // The ledger is read only when a message may have been seen: the entry's
+        // condition in the transaction tells a redelivery (and a plan's error or a lost
+        // race may be one), so a first delivery makes no ledger read at all.
         for attempt in 0..ATTEMPTS {
             backoff(attempt).await;
-            let planned = match first.take() {
-                Some(planned) => planned,
-                None => plan().await,
+            let Planned { tx, outcome } = match plan().await {
+                Ok(planned) => planned,
+                Err(e) => {
+                    return match self.recorded(inbound).await? {
+                        Some(stored) => Ok(Applied::Duplicate(stored)),
+                        None => Err(e),
+                    };
+                }
             };
-            let Planned { tx, outcome } = planned?;
             let now = clock::now();
             let entry = LedgerEntry {
                 scope: inbound.scope.clone(),
@@ -341,7 +405,11 @@ impl UnitOfWork {
                         return Ok(Applied::Duplicate(stored));
                     }
                 }
-                Err(CommitError::Replan) => continue,
+                Err(CommitError::Replan) => {
+                    if let Some(stored) = self.recorded(inbound).await? {
+                        return Ok(Applied::Duplicate(stored));
+                    }
+                }
                 Err(CommitError::Failed(e)) => return Err(e.into()),
             }
         }
