@@ -270,10 +270,11 @@ impl Admin {
             })
     }
 
-    /// A new session for a user: (token, session). The token names the user, so a
-    /// request reads the session and the user together.
+    /// A new session for a user: (token, session). The token names the partner and the
+    /// user (`ses_<partner>_<user>_<random>`), so a request reads the session, the user
+    /// and what it needs of the partner together.
     fn new_session(user_id: Uuid, partner_id: PartnerId, now: OffsetDateTime) -> (String, Session) {
-        let token = owned_token(SESSION_PREFIX, user_id);
+        let token = owned_token(&session_prefix(partner_id.as_uuid()), user_id);
         let session = Session {
             token_hash: token_hash(&token),
             user_id,
@@ -357,7 +358,7 @@ impl Admin {
         now: OffsetDateTime,
     ) -> Result<Option<(Session, AdminUser)>, AdminError> {
         let table = self.uow.table();
-        let owner = token_owner(SESSION_PREFIX, token);
+        let owner = session_owners(token).map(|(_, user)| user);
         let session_keys = keys::admin_session(&token_hash(token));
         let (session, user) = tokio::try_join!(
             table.get::<Session>(&session_keys),
@@ -385,6 +386,24 @@ impl Admin {
             .delete(&keys::admin_session(&session.token_hash))
             .await?)
     }
+}
+
+fn session_prefix(partner: Uuid) -> String {
+    format!("{SESSION_PREFIX}{}_", partner.simple())
+}
+
+/// The partner and the user a session token names (unchecked: the session's record must
+/// say the same).
+fn session_owners(token: &str) -> Option<(Uuid, Uuid)> {
+    let partner = token_owner(SESSION_PREFIX, token)?;
+    let user = token_owner(&session_prefix(partner), token)?;
+    Some((partner, user))
+}
+
+/// The partner a session token names, for reading what a request needs of it beside the
+/// session (checked against the session once it is read).
+pub fn session_partner_hint(token: &str) -> Option<PartnerId> {
+    session_owners(token).and_then(|(partner, _)| PartnerId::parse(&partner.to_string()).ok())
 }
 
 /// The user a token names, if it names one (read beside the token's own record).

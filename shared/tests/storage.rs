@@ -202,12 +202,17 @@ async fn one_ledger_answers_redeliveries_and_refuses_reused_ids() {
             })
             .await
     };
+    // A first delivery reads no ledger: its entry's condition in the transaction is
+    // the check (one round trip, the transaction).
+    let (first, trips) = shared::round_trips::measure(deliver("hash-1", 1)).await;
+    assert_eq!(first.unwrap(), shared::store::Applied::Committed(1));
     assert_eq!(
-        deliver("hash-1", 1).await.unwrap(),
-        shared::store::Applied::Committed(1)
+        trips.calls,
+        ["DynamoDB.TransactWriteItems"],
+        "no ledger read for a first delivery"
     );
-    // Same id, same body: the stored outcome, and nothing is written (the plan ran
-    // beside the ledger read, one round trip, and was dropped).
+    // Same id, same body: the stored outcome, and nothing is written (the entry's
+    // condition failed, then the ledger was read).
     assert_eq!(
         deliver("hash-1", 2).await.unwrap(),
         shared::store::Applied::Duplicate(1)
@@ -217,10 +222,7 @@ async fn one_ledger_answers_redeliveries_and_refuses_reused_ids() {
         deliver("hash-2", 3).await,
         Err(TxError::Reused { .. })
     ));
-    assert_eq!(
-        plans, 3,
-        "each delivery planned once, beside its ledger read"
-    );
+    assert_eq!(plans, 3, "each delivery planned once");
     let stored: Vec<Note> = hub
         .table
         .query_all(&Query::partition("NOTE#ledger"))
@@ -657,7 +659,29 @@ async fn sso_links_are_single_use_and_users_unique_by_partner_and_email() {
     let hub = hub("admin").await;
     let now = shared::clock::now();
     let (p, q) = (PartnerId::random(), PartnerId::random());
-    let (shop_a, shop_b) = (AccountId::random(), AccountId::random());
+    // Shops of p (a, b) and of q (c): a link signs in only to its partner's shops.
+    let shop_of = async |partner: PartnerId| {
+        let id = AccountId::random();
+        let account = shared::accounts::Account {
+            id,
+            partner_id: partner,
+            kind: shared::domain::AccountKind::Shop,
+            external_id: shared::domain::ExternalId::parse(&id.to_string()).unwrap(),
+            status: shared::domain::AccountStatus::Active,
+            shop: None,
+            credentials: None,
+            billing: shared::domain::BillingOwner::Hub,
+            pages: Vec::new(),
+            running: true,
+            paused_intervals: Vec::new(),
+            access_token_hash: None,
+            created_at: shared::clock::sortable(now),
+            updated_at: shared::clock::sortable(now),
+        };
+        hub.table.put(&account).await.unwrap();
+        id
+    };
+    let (shop_a, shop_b, shop_c) = (shop_of(p).await, shop_of(p).await, shop_of(q).await);
     let request = |partner, shop, link: &str| SsoRequest {
         partner,
         shop,
@@ -700,14 +724,23 @@ async fn sso_links_are_single_use_and_users_unique_by_partner_and_email() {
     assert!(second.confirm_token.is_none());
     assert_eq!(second.user.shops, vec![shop_a, shop_b]);
 
-    // Another partner, the same email: another user, who sees only its own shop.
+    // Another partner, the same email: another user, who sees only its own shop; a
+    // link naming another partner's shop signs no one in.
+    assert!(matches!(
+        hub.admin.sign_in(&request(q, shop_b, "link-3"), now).await,
+        Err(AdminError::UnknownShop)
+    ));
     let other = hub
         .admin
-        .sign_in(&request(q, shop_b, "link-3"), now)
+        .sign_in(&request(q, shop_c, "link-4"), now)
         .await
         .unwrap();
     assert_ne!(other.user.id, first.user.id);
-    assert_eq!(other.user.shops, vec![shop_b]);
+    assert_eq!(other.user.shops, vec![shop_c]);
+    // A session is read with its user in one round trip (the token names the user).
+    let (_, trips) =
+        shared::round_trips::measure(hub.admin.session(&other.session_token, now)).await;
+    assert_eq!(trips.round_trips, 1, "{:?}", trips.calls);
 
     // Sessions end on sign-out and at their expiry; unknown tokens open nothing.
     hub.admin.sign_out(&session).await.unwrap();
@@ -807,4 +840,148 @@ async fn secrets_are_sealed_under_a_cached_data_key_and_old_values_still_open() 
             .await
             .is_err()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn merges_write_without_reading_and_keep_what_they_leave_out() {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Member {
+        id: String,
+        status: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        email: Option<String>,
+        #[serde(default)]
+        eligible: Option<bool>,
+    }
+    impl Record for Member {
+        fn keys(&self) -> Keys {
+            Keys::new(format!("MEMBER#{}", self.id), "MEMBER")
+        }
+    }
+    let member = |status: &str, email: Option<&str>, eligible: Option<bool>| Member {
+        id: "m1".into(),
+        status: status.into(),
+        email: email.map(str::to_owned),
+        eligible,
+    };
+    let hub = hub("merge").await;
+    let table = &hub.table;
+    // Only existing items: nothing is created.
+    assert_eq!(
+        table
+            .merge_with(&member("subscribed", None, Some(false)), &["status"], true)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        table
+            .get::<Member>(&member("", None, None).keys())
+            .await
+            .unwrap(),
+        None
+    );
+    let (created, trips) = shared::round_trips::measure(table.merge(&member(
+        "subscribed",
+        Some("a@x.com"),
+        Some(true),
+    )))
+    .await;
+    assert_eq!(
+        created.unwrap(),
+        member("subscribed", Some("a@x.com"), Some(true))
+    );
+    assert_eq!(trips.calls, ["DynamoDB.UpdateItem"], "one write, no read");
+    // Left out (no email): kept. Written as null (eligible): cleared.
+    assert_eq!(
+        table
+            .merge(&member("unsubscribed", None, None))
+            .await
+            .unwrap(),
+        member("unsubscribed", Some("a@x.com"), None)
+    );
+    // `keep_stored`: the stored status stays; the rest is written.
+    assert_eq!(
+        table
+            .merge_with(
+                &member("subscribed", Some("b@x.com"), Some(true)),
+                &["status"],
+                true
+            )
+            .await
+            .unwrap(),
+        Some(member("unsubscribed", Some("b@x.com"), Some(true)))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ids_come_in_blocks_per_process_unique_across_processes() {
+    let hub = hub("ids").await;
+    let other = shared::store::Table::new(hub.table.client().clone(), hub.table.name());
+    let (first, trips) = shared::round_trips::measure(hub.table.next_id("THING")).await;
+    assert_eq!(trips.round_trips, 1, "a block is reserved");
+    let (second, trips) = shared::round_trips::measure(hub.table.next_id("THING")).await;
+    assert_eq!(trips.round_trips, 0, "then handed out from it");
+    assert_eq!((first.unwrap(), second.unwrap()), (1, 2));
+    // Another process reserves the next block.
+    assert_eq!(other.next_id("THING").await.unwrap(), 21);
+    let mut seen: Vec<u64> = vec![1, 2, 21];
+    for _ in 0..25 {
+        seen.push(hub.table.next_id("THING").await.unwrap());
+        seen.push(other.next_id("THING").await.unwrap());
+    }
+    let count = seen.len();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), count, "no id handed out twice");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_from_a_stale_read_reads_again() {
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Counter {
+        n: u32,
+        revision: u64,
+        updated_at: String,
+    }
+    impl Record for Counter {
+        fn keys(&self) -> Keys {
+            Keys::new("COUNTER#stale", "COUNTER")
+        }
+    }
+    impl shared::store::Revisioned for Counter {
+        fn revision(&self) -> u64 {
+            self.revision
+        }
+        fn set_revision(&mut self, revision: u64) {
+            self.revision = revision;
+        }
+        fn set_updated_at(&mut self, at: String) {
+            self.updated_at = at;
+        }
+    }
+    let hub = hub("update-from").await;
+    let table = &hub.table;
+    let start = Counter {
+        n: 0,
+        revision: 1,
+        updated_at: String::new(),
+    };
+    table.put(&start).await.unwrap();
+    let read = || async { Ok::<_, TxError>(table.get::<Counter>(&start.keys()).await?.unwrap()) };
+    let add_one = |c: &mut Counter| -> Result<bool, TxError> {
+        c.n += 1;
+        Ok(true)
+    };
+    // From a current read: one round trip, the write.
+    let (fresh, trips) =
+        shared::round_trips::measure(hub.uow.update_from(Some(start.clone()), read, add_one)).await;
+    assert_eq!((fresh.unwrap().n, trips.round_trips), (1, 1));
+    // From a stale one (revision 1, stored 2): the condition fails, it reads and writes again.
+    let again = hub
+        .uow
+        .update_from(Some(start.clone()), read, add_one)
+        .await
+        .unwrap();
+    assert_eq!((again.n, again.revision), (2, 3));
 }

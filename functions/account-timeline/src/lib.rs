@@ -1,7 +1,9 @@
 //! Consumes the hub's events (routed by the template's rule) and appends each to its
 //! account's timeline. Redelivered events change nothing; an event that is not a hub
 //! event of the catalog is parked by the runner. An `sms.sent` billed to a shop also
-//! counts its segments in the shop's day (`textMessages` usage), in the same write.
+//! counts its segments in the shop's day (`textMessages` usage), in the same write. An
+//! `account.deleted` purges what is left of the account's partition instead (a deleted
+//! embed sub-account's connections, logs and timeline): a timeline nobody can see.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Serialize;
@@ -9,7 +11,7 @@ use shared::{
     Hub, analytics, clock,
     events::{EventPayload, HubEvent},
     runtime::{Failure, Function},
-    store::Tx,
+    store::{Tx, keys},
     timeline::{Appended, TimelineEntry},
     usage,
 };
@@ -27,6 +29,8 @@ pub enum Outcome {
     Duplicate,
     /// Not about an account: nothing to record.
     Ignored,
+    /// The account was deleted: its partition's items were deleted.
+    Purged,
 }
 
 pub async fn handle(hub: &Hub, event: EventBridgeEvent<HubEvent>) -> Result<Outcome, Failure> {
@@ -34,6 +38,17 @@ pub async fn handle(hub: &Hub, event: EventBridgeEvent<HubEvent>) -> Result<Outc
     let Some(account) = detail.account_id else {
         return Ok(Outcome::Ignored);
     };
+    if let EventPayload::AccountDeleted(_) = &detail.payload {
+        // (Only the hub puts hub events on its bus: the deleting transaction sent this.)
+        return match hub
+            .table
+            .delete_partition(&keys::account_partition(account))
+            .await
+        {
+            Ok(_) => Ok(Outcome::Purged),
+            Err(e) => Err(Failure::Retry(e.to_string())),
+        };
+    }
     // An SMS billed to a shop counts in the shop's usage with its timeline entry, in
     // one transaction: a redelivered event finds the entry and counts nothing again.
     if let EventPayload::SmsSent(sent) = &detail.payload

@@ -510,9 +510,13 @@ async fn ask_for_plan(
         .as_ref()
         .and_then(|f| f.plan.as_deref())
         .and_then(|p| p.trim().parse::<u32>().ok());
-    // The session, the shop, its plans and the catalog in one round trip (the shop's
-    // reads are used only once the session is known to hold it).
-    let (signed_in, shop, selection, plan) = tokio::join!(
+    let partner_hint = cookie_value(&headers, SESSION_COOKIE)
+        .as_deref()
+        .and_then(shared::admin::session_partner_hint);
+    // The session, the shop, its plans, the catalog and the partner the session token
+    // names in one round trip (what is read is used only once the session is known to
+    // hold the shop and be the partner's).
+    let (signed_in, shop, selection, plan, hinted_partner) = tokio::join!(
         session_of(hub, &headers),
         async {
             match account {
@@ -529,6 +533,12 @@ async fn ask_for_plan(
         async {
             match plan_id {
                 Some(id) => hub.plans.current(&[id]).await.ok(),
+                None => None,
+            }
+        },
+        async {
+            match partner_hint {
+                Some(id) => hub.partners.get_cached(id).await.ok().flatten(),
                 None => None,
             }
         },
@@ -571,18 +581,21 @@ async fn ask_for_plan(
         ));
     }
     ids.push(plan_id);
-    let partner = hub
-        .partners
-        .get_cached(session.partner_id)
-        .await
-        .map_err(|_| unavailable())?
-        .filter(|p| p.webhook.is_some())
-        .ok_or_else(|| {
-            refused(
-                StatusCode::CONFLICT,
-                "Your partner does not take subscription changes here yet; please contact them.",
-            )
-        })?;
+    let partner = match hinted_partner.filter(|p| p.id == session.partner_id) {
+        Some(partner) => Some(partner),
+        None => hub
+            .partners
+            .get_cached(session.partner_id)
+            .await
+            .map_err(|_| unavailable())?,
+    }
+    .filter(|p| p.webhook.is_some())
+    .ok_or_else(|| {
+        refused(
+            StatusCode::CONFLICT,
+            "Your partner does not take subscription changes here yet; please contact them.",
+        )
+    })?;
     let reason = format!(
         "{} asked on the admin page by {}",
         plan.first()

@@ -236,74 +236,119 @@ impl Embed {
         request_host: Option<&str>,
     ) -> Result<Created, EmbedError> {
         let values = server.check_form(form)?;
-        let id = 10_000 + self.table().next_id("CONNECTION").await?;
-        let now = clock::sortable(clock::now());
-        let mut connection = Connection {
-            id,
-            account_id: sub.account_id,
-            partner_id: sub.partner_id,
-            sub_account: sub.number,
-            servertype_id: server.id,
-            status: ConnectionStatus::Connected,
-            status_reason: None,
-            fields: values.public,
-            secrets: BTreeMap::new(),
-            tokens: None,
-            refresh_at: None,
-            refresh_failures: 0,
-            created_at: now.clone(),
-            updated_at: now.clone(),
-            connected_at: Some(now),
-            refreshed_at: None,
-            revision: 1,
-        };
-        let record = connection.seal_record();
-        for (name, value) in &values.secret {
-            let sealed = self.sealer().seal(value, &record, name).await?;
-            connection.secrets.insert(name.clone(), sealed);
-        }
-        let mut flow = None;
-        let oauth_url = match (&server.auth, &server.oauth2) {
-            (AuthKind::Oauth2, Some(settings)) => {
-                let client_id = self.oauth_client(server.id).await?.client_id;
-                let redirect_uri = self.oauth_redirect_uri(request_host)?;
-                let (state, challenge, started) =
-                    oauth::new_flow(sub.account_id, sub.partner_id, id, server.id, &redirect_uri);
-                connection.status = ConnectionStatus::Pending;
-                connection.connected_at = None;
-                let url =
-                    oauth::authorize_url(settings, &client_id, &redirect_uri, &state, &challenge)?;
-                flow = Some(started);
-                Some(outbound.browser_url(&url).to_string())
-            }
+        let oauth = match (&server.auth, &server.oauth2) {
+            (AuthKind::Oauth2, Some(settings)) => Some((
+                settings,
+                self.oauth_client(server.id).await?.client_id,
+                self.oauth_redirect_uri(request_host)?,
+            )),
             _ => None,
         };
-        let created = log(
-            &connection,
-            "created",
-            match oauth_url {
-                Some(_) => format!(
-                    "{} connection created; waiting for the end-customer to authorize",
-                    server.name
-                ),
-                None => format!(
-                    "{} connection created with fields {}",
-                    server.name,
-                    form.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            },
-        );
-        let mut tx = Tx::new();
-        tx.put_new(&connection)?.put(&created)?;
-        if let Some(mut flow) = flow {
-            flow.connection = Some(Box::new(connection.clone()));
-            tx.put_new(&flow)?;
-        }
-        self.uow().commit_once(tx).await?;
-        Ok(Created {
-            connection,
-            oauth_url,
-        })
+        // The id is the sub-account's next (its record, as the token's check read it,
+        // is written with the connection on the condition that it did not change: a
+        // connection is never added to a sub-account deleted meanwhile).
+        let first = FirstRead::new(Some(sub.clone()));
+        self.uow()
+            .apply(|| async {
+                let current = first
+                    .or_read(|| async {
+                        self.sub_account(sub.partner_id, sub.number)
+                            .await?
+                            .filter(|s| s.token_version == sub.token_version)
+                            .ok_or(EmbedError::UnknownSubAccount)
+                    })
+                    .await?;
+                let mut tx = Tx::new();
+                let id = match current.last_connection {
+                    Some(last) => {
+                        let mut next = current.clone();
+                        next.last_connection = Some(last + 1);
+                        next.revision += 1;
+                        tx.put_revision(&next, Some(current.revision))?
+                            .put(&super::ExternalIdClaim::of(&next))?;
+                        10_000 + last + 1
+                    }
+                    // Sub-accounts from before ids were theirs: the global counter.
+                    None => 10_000 + self.table().next_id("CONNECTION").await?,
+                };
+                let now = clock::sortable(clock::now());
+                let mut connection = Connection {
+                    id,
+                    account_id: sub.account_id,
+                    partner_id: sub.partner_id,
+                    sub_account: sub.number,
+                    servertype_id: server.id,
+                    status: ConnectionStatus::Connected,
+                    status_reason: None,
+                    fields: values.public.clone(),
+                    secrets: BTreeMap::new(),
+                    tokens: None,
+                    refresh_at: None,
+                    refresh_failures: 0,
+                    created_at: now.clone(),
+                    updated_at: now.clone(),
+                    connected_at: Some(now),
+                    refreshed_at: None,
+                    revision: 1,
+                };
+                let record = connection.seal_record();
+                for (name, value) in &values.secret {
+                    let sealed = self.sealer().seal(value, &record, name).await?;
+                    connection.secrets.insert(name.clone(), sealed);
+                }
+                let mut flow = None;
+                let oauth_url = match &oauth {
+                    Some((settings, client_id, redirect_uri)) => {
+                        let (state, challenge, started) = oauth::new_flow(
+                            sub.account_id,
+                            sub.partner_id,
+                            id,
+                            server.id,
+                            redirect_uri,
+                        );
+                        connection.status = ConnectionStatus::Pending;
+                        connection.connected_at = None;
+                        let url = oauth::authorize_url(
+                            settings,
+                            client_id,
+                            redirect_uri,
+                            &state,
+                            &challenge,
+                        )?;
+                        flow = Some(started);
+                        Some(outbound.browser_url(&url).to_string())
+                    }
+                    None => None,
+                };
+                let created = log(
+                    &connection,
+                    "created",
+                    match oauth_url {
+                        Some(_) => format!(
+                            "{} connection created; waiting for the end-customer to authorize",
+                            server.name
+                        ),
+                        None => format!(
+                            "{} connection created with fields {}",
+                            server.name,
+                            form.keys().cloned().collect::<Vec<_>>().join(", ")
+                        ),
+                    },
+                );
+                tx.put_new(&connection)?.put(&created)?;
+                if let Some(mut flow) = flow {
+                    flow.connection = Some(Box::new(connection.clone()));
+                    tx.put_new(&flow)?;
+                }
+                Ok::<_, EmbedError>(Planned::new(
+                    tx,
+                    Created {
+                        connection,
+                        oauth_url,
+                    },
+                ))
+            })
+            .await
     }
 
     /// Deletes a connection, its sealed credentials and its log, as

@@ -141,6 +141,11 @@ pub struct SubAccount {
     pub profile: SubAccountProfile,
     /// Every tenant token carries the version it was issued at; bumping revokes them.
     pub token_version: u64,
+    /// The id of its last connection (less 10,000): connection ids are the
+    /// sub-account's own. `None` for sub-accounts from before, whose connections take
+    /// ids from the global counter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_connection: Option<u64>,
     pub revision: u64,
     pub created_at: String,
     pub updated_at: String,
@@ -377,6 +382,7 @@ impl Embed {
             external_id: external_id.clone(),
             profile: profile.clone(),
             token_version: 0,
+            last_connection: Some(0),
             revision: 1,
             created_at: now.clone(),
             updated_at: now,
@@ -484,10 +490,11 @@ impl Embed {
     }
 
     /// Deletes a sub-account: its record, tokens (at once: the record they are checked
-    /// against is gone) and external id in one transaction with a tombstone and
-    /// `account.deleted`; then everything else in its partition (connections with their
-    /// sealed credentials, logs, timeline). A repeated delete finishes what a failed one
-    /// left and answers the tombstone again.
+    /// against is gone), external id and account in one transaction with a tombstone and
+    /// `account.deleted`; the rest of its partition (connections with their sealed
+    /// credentials, logs, timeline) is purged by the consumer of that event within
+    /// seconds (`account-timeline`, retried, its failures parked). A repeated delete
+    /// answers the tombstone again.
     pub async fn delete_sub_account(
         &self,
         partner: PartnerId,
@@ -496,37 +503,19 @@ impl Embed {
     ) -> Result<SubAccountTombstone, EmbedError> {
         let account_id = AccountId::for_sub_account(partner, number);
         let table = self.table();
-        let partition = keys::account_partition(account_id);
         let tombstone_keys = keys::tombstone(account_id);
-        // The sub-account (unless the caller read it), its tombstone (a repeated delete)
-        // and the keys of its partition are read together.
-        let known = read_already.is_some();
-        let (sub, earlier, listed) = tokio::try_join!(
-            async {
-                match read_already {
-                    Some(sub) => Ok(Some(sub)),
-                    None => self.sub_account(partner, number).await,
-                }
-            },
-            async {
-                if known {
-                    return Ok(None);
-                }
+        // The sub-account (unless the caller read it) and its tombstone (a repeated
+        // delete) are read together.
+        let (sub, earlier) = match read_already {
+            Some(sub) => (Some(sub), None),
+            None => tokio::try_join!(self.sub_account(partner, number), async {
                 Ok(table.get::<SubAccountTombstone>(&tombstone_keys).await?)
-            },
-            async { Ok::<_, EmbedError>(table.partition_keys(&partition).await?) },
-        )?;
+            })?,
+        };
         let Some(sub) = sub else {
-            // A repeat: finish what the first left, answer its tombstone.
-            let tombstone = earlier
+            return earlier
                 .filter(|t| t.partner_id == partner && t.number == number)
-                .ok_or(EmbedError::UnknownSubAccount)?;
-            let deleted = listed.len();
-            table.delete_items(listed).await?;
-            return Ok(SubAccountTombstone {
-                items_deleted: tombstone.items_deleted + deleted,
-                ..tombstone
-            });
+                .ok_or(EmbedError::UnknownSubAccount);
         };
         let tombstone = SubAccountTombstone {
             account_id,
@@ -541,35 +530,21 @@ impl Embed {
             items_deleted: 0,
         }))
         .for_account(account_id, partner);
-        // The records its tokens are checked against go in one transaction with the
-        // tombstone and `account.deleted`; the rest of the partition (connections with
-        // their sealed credentials, logs, timeline) is deleted beside it. A delete that
-        // fails part way is finished by the next.
-        let in_tx = [keys::sub_account(account_id), keys::account(account_id)];
-        let rest: Vec<_> = listed
-            .into_iter()
-            .filter(|key| !in_tx.iter().any(|k| k.primary() == *key))
-            .collect();
-        let deleted = rest.len();
-        let deletion = self.uow.apply(|| async {
-            let mut tx = Tx::new();
-            tx.delete(keys::sub_account(account_id))
-                .delete(keys::account(account_id))
-                .delete(keys::sub_account_external(
-                    partner,
-                    sub.external_id.as_str(),
-                ))
-                .put(&tombstone)?
-                .event(event.clone());
-            Ok::<_, EmbedError>(Planned::new(tx, ()))
-        });
-        let (committed, purged) = tokio::join!(deletion, table.delete_items(rest));
-        committed?;
-        purged?;
-        Ok(SubAccountTombstone {
-            items_deleted: deleted,
-            ..tombstone
-        })
+        self.uow
+            .apply(|| async {
+                let mut tx = Tx::new();
+                tx.delete(keys::sub_account(account_id))
+                    .delete(keys::account(account_id))
+                    .delete(keys::sub_account_external(
+                        partner,
+                        sub.external_id.as_str(),
+                    ))
+                    .put(&tombstone)?
+                    .event(event.clone());
+                Ok::<_, EmbedError>(Planned::new(tx, ()))
+            })
+            .await?;
+        Ok(tombstone)
     }
 
     // ------------------------------------------------------------------ tokens

@@ -151,9 +151,24 @@ impl Marketplaces {
             });
         }
         let (account_key, profile_key) = (keys::account(account_id), keys::profile(account_id));
-        let (account, profile) = tokio::try_join!(
+        // A product event's subscription is read with the account and the profile (its
+        // key follows from the event): one round trip.
+        let product_key = match &event.payload {
+            Payload::Product(product) => Some(keys::subscription(
+                account_id,
+                SubscriptionId::for_product(account_id, &product.id),
+            )),
+            _ => None,
+        };
+        let (account, profile, existing) = tokio::try_join!(
             self.table().get::<Account>(&account_key),
             self.table().get::<CustomerProfile>(&profile_key),
+            async {
+                match &product_key {
+                    Some(key) => self.table().get::<Subscription>(key).await,
+                    None => Ok(None),
+                }
+            },
         )?;
         let erased = profile.as_ref().is_some_and(|p| p.erased_at.is_some());
         let mut tx = Tx::new();
@@ -183,10 +198,6 @@ impl Marketplaces {
                         got: got.clone(),
                     });
                 }
-                let existing: Option<Subscription> = self
-                    .table()
-                    .get(&keys::subscription(account_id, id))
-                    .await?;
                 let changed = self.product_change(
                     event,
                     product,
