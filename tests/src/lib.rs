@@ -433,6 +433,25 @@ impl TestHub {
         plans.put(&catalog).await.expect("catalog published");
     }
 
+    /// Fails naming every route and event handler this stand-in served whose warm
+    /// round trips (median of its successful invocations after its function's first)
+    /// are over the goal (README, "AWS round trips"; `hub-bench round-trips` sums up
+    /// every test's).
+    pub fn assert_round_trips_within_goals(&self) {
+        let rows = hub_local::round_trips::summarise(&self.stand_in.round_trips.samples());
+        let over: Vec<String> = rows
+            .iter()
+            .filter(|row| row.meets_goal() == Some(false))
+            .map(|row| {
+                format!(
+                    "{} ({}): warm {:?} > {:?}, calls {:?}",
+                    row.operation, row.function, row.warm_median, row.goal, row.typical_calls
+                )
+            })
+            .collect();
+        assert!(over.is_empty(), "over their round-trip goal: {over:#?}");
+    }
+
     pub async fn stop(self) {
         self.stand_in.stop().await;
     }

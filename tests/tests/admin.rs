@@ -256,6 +256,7 @@ async fn sso_links_sign_in_once_and_the_page_shows_only_the_partners_shops() {
         get(&client, &hub.url("/admin"), Some(&cookie)).await.status,
         401
     );
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }
 
@@ -437,5 +438,6 @@ async fn the_welcome_link_sets_a_password_that_signs_in_with_csrf_and_lockout() 
     let locked = attempt(email, password).await;
     assert_eq!(locked.status, 429, "{}", locked.body);
     assert!(locked.cookie.is_none());
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }

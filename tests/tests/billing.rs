@@ -425,6 +425,7 @@ async fn plans_confirmation_rollover_and_pause_end_to_end() {
     }
     assert_eq!(types.iter().filter(|t| *t == "plans.confirmed").count(), 2);
     assert_eq!(types.iter().filter(|t| *t == "shop.paused").count(), 1);
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }
 
@@ -665,6 +666,7 @@ async fn usage_records_reach_the_partner_and_the_statement_follows_the_invoice_r
         (status, body["error"]["code"].as_str()),
         (409, Some("no_confirmed_plans"))
     );
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }
 
@@ -873,6 +875,7 @@ async fn change_requests_reach_the_partner_and_its_confirmation_url_shows_on_the
         2,
         "{types:?}"
     );
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }
 
@@ -997,5 +1000,6 @@ async fn sms_of_a_site_billed_to_a_shop_are_its_text_messages_once() {
             "totalPrice": if expected_today == 5 { "0.05" } else { "0.02" },
             "reference": "Texts #6: textMessages usage", "preaggregated": false})
     );
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }

@@ -293,6 +293,7 @@ async fn plays_every_event_type_then_replays_change_nothing() {
     assert_eq!(code, 409, "{body}");
     assert_eq!(body["error"]["code"], "event_id_reused");
     assert_eq!(snapshot(&hub, account).await, before);
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }
 
@@ -450,5 +451,6 @@ async fn refuses_bad_auth_dangling_and_malformed_events_writing_nothing() {
     retry["user"]["partnerId"] = player.user_partner_id.clone().into();
     let (code, body) = send(&hub, &market, &retry).await;
     assert_eq!(code, 200, "{body}");
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }

@@ -73,6 +73,7 @@ async fn provisions_a_shop_then_answers_200_with_the_same_body() {
     assert_eq!(types, vec!["account.provisioned"]);
     let account = AccountId::for_shop(&ShopDomain::parse("my-shop.com").unwrap());
     hub.assert_timeline_matches_schemas(account).await;
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }
 
@@ -100,6 +101,7 @@ async fn another_partners_shop_is_a_conflict() {
             .unwrap()
             .is_empty()
     );
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }
 
@@ -452,6 +454,7 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
         response.json::<Value>().await.unwrap()["error"]["code"],
         "not_found"
     );
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }
 
@@ -500,6 +503,7 @@ async fn ten_concurrent_calls_for_one_new_shop_make_one_account_and_one_event() 
         .filter(|e| e.detail_type == "account.provisioned")
         .count();
     assert_eq!(provisioned, 1, "one committed change, one event staged");
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }
 
@@ -525,6 +529,7 @@ async fn events_the_timeline_cannot_read_are_parked_not_retried() {
     assert_eq!(letters.len(), 1);
     assert_eq!(letters[0].handler, "account-timeline");
     assert!(letters[0].payload.contains("is not a hub event"));
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }
 
@@ -556,6 +561,7 @@ async fn the_sample_hub_event_is_delivered_to_the_timeline_once() {
         hub.stand_in.hub.timeline.list(account).await.unwrap().len(),
         1
     );
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }
 
@@ -619,5 +625,6 @@ async fn provisioning_takes_three_round_trips_cold_and_a_repeat_at_most_two() {
             .iter()
             .any(|s| s["operation"] == "POST /api/v0/partners/domains" && s["cold"] == true)
     );
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }

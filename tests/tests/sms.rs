@@ -408,6 +408,7 @@ async fn an_action_becomes_one_sms_sent_by_the_cron_job_as_the_contract_says() {
         "unsubscribed"
     );
     assert_eq!(messages_sent(&hub.outbound_calls(GATEWAY).await).len(), 1);
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }
 
@@ -641,6 +642,7 @@ async fn quiet_hours_gateway_faults_and_deactivation_end_every_job_once() {
         assert_eq!(job.status, status, "{id}");
         assert_eq!(job.due_at, None, "{id} left the due index");
     }
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }
 
@@ -795,6 +797,7 @@ async fn segments_answer_as_the_contracts_sample_and_export_members() {
         csv.text().await.unwrap(),
         "phone,email\n,jacobsmith@gmail.com\n+17707651750,brianpaul@gmail.com\n,markburger@gmail.com\n"
     );
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }
 
@@ -922,6 +925,7 @@ async fn a_signed_stop_from_the_gateway_unsubscribes_at_once() {
         job_status(&hub, &site, "s-1").await["reason"],
         "unsubscribed"
     );
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }
 
@@ -985,5 +989,6 @@ async fn loyalty_actions_over_eventbridge_become_jobs_of_the_partners_own_sites(
     assert!(sms.job(&foreign_site, "stolen-1").await.unwrap().is_none());
     // The same action twice made one job (its member timeline has one entry).
     assert_eq!(sms.member_jobs(&site, &job.phone).await.unwrap().len(), 1);
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }

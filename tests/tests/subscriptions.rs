@@ -420,6 +420,7 @@ async fn the_whole_lifecycle_from_the_samples() {
         .await
         .unwrap();
     assert_eq!(again.due, 0, "the job is done");
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }
 
@@ -506,6 +507,7 @@ async fn redelivery_changes_nothing_and_a_past_effective_date_acts_at_once() {
             .unwrap()
             .is_none()
     );
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }
 
@@ -689,6 +691,7 @@ async fn bad_events_are_parked_for_operators_and_replayable() {
         .await,
         422
     );
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }
 
@@ -829,5 +832,6 @@ async fn a_create_before_the_effective_date_withdraws_the_cancellation_and_updat
         types.contains(&"subscription.updated".to_owned()),
         "{types:?}"
     );
+    hub.assert_round_trips_within_goals();
     hub.stop().await;
 }

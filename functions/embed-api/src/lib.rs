@@ -27,7 +27,7 @@ use shared::{
     embed::{SubAccount, catalog},
     http::{
         AnyJson, ApiError, Path, Query,
-        auth::{EmbedAuth, EmbedCallerSlot, TenantToken},
+        auth::{EmbedAuth, EmbedCallerSlot, Sealing, TenantToken},
         with_fallbacks,
     },
     outbound::{OutboundClient, OutboundConfig},
@@ -532,7 +532,7 @@ async fn servertypes(EmbedAuth(_caller): EmbedAuth<shared::embed::Caller>) -> Js
 /// OAuth2 connectors `{id, oauth_url}`, the end-customer to open `oauth_url`.
 async fn create_server(
     State(api): State<EmbedApi>,
-    EmbedAuth(sub): EmbedAuth<SubAccount>,
+    Sealing(EmbedAuth(sub)): Sealing<EmbedAuth<SubAccount>>,
     headers: axum::http::HeaderMap,
     body: Result<AnyJson<Value>, ApiError>,
 ) -> Result<Response, ApiError> {

@@ -21,7 +21,11 @@ use serde_json::{Value, json};
 use shared::{
     Hub,
     domain::{CountryCode, PhoneE164},
-    http::{AnyJson, ApiError, Path, Query, auth::SiteAuth, gateway_error, with_fallbacks},
+    http::{
+        AnyJson, ApiError, Path, Query,
+        auth::{Sealing, SiteAuth},
+        gateway_error, with_fallbacks,
+    },
     outbound::{OutboundClient, OutboundConfig},
     runtime::Function,
     sms::{
@@ -113,7 +117,7 @@ async fn activation(SiteAuth(site): SiteAuth) -> Result<Json<ActivationView>, Ap
 /// `PUT /api/3.0/sms/activation`: activates the gateway (or changes its settings).
 async fn activate(
     State(api): State<SmsApi>,
-    SiteAuth(site): SiteAuth,
+    Sealing(SiteAuth(site)): Sealing<SiteAuth>,
     body: Result<AnyJson<Value>, ApiError>,
 ) -> Result<Json<ActivationView>, ApiError> {
     let AnyJson(body) = body?;

@@ -12,11 +12,11 @@
 //! Only successful invocations count (2xx/3xx, or a handled event): refusals stop early.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeSet,
     path::{Path, PathBuf},
 };
 
-use hub_local::round_trips::Sample;
+use hub_local::round_trips::{Row, Sample, summarise};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -75,78 +75,6 @@ pub fn load(file: &Path) -> Result<Vec<Sample>, Error> {
         .collect())
 }
 
-/// One row: an operation's round trips, cold and warm.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Row {
-    pub operation: String,
-    pub function: String,
-    pub samples: usize,
-    /// Round trips of cold invocations (max), when one was seen.
-    pub cold: Option<usize>,
-    pub warm_median: Option<usize>,
-    pub warm_max: Option<usize>,
-    /// The calls of the warm invocation with the median round trips.
-    pub typical_calls: Vec<String>,
-    /// The goal for warm invocations, if the operation has one.
-    pub goal: Option<usize>,
-}
-
-impl Row {
-    pub fn meets_goal(&self) -> Option<bool> {
-        Some(self.warm_median? <= self.goal?)
-    }
-}
-
-fn succeeded(sample: &Sample) -> bool {
-    match sample.outcome.parse::<u16>() {
-        Ok(status) => status < 400,
-        Err(_) => sample.outcome == "ok",
-    }
-}
-
-/// The goals (README, "AWS round trips"): provisioning a new shop in 3 (cold) and a repeat in 2; every other
-/// route and every event handler in 2; scheduled jobs work in batches and have none.
-fn goal(operation: &str) -> Option<usize> {
-    if operation == "schedule" {
-        None
-    } else {
-        Some(2)
-    }
-}
-
-pub fn summarise(samples: &[Sample]) -> Vec<Row> {
-    let mut groups: BTreeMap<(String, String), Vec<&Sample>> = BTreeMap::new();
-    for sample in samples.iter().filter(|s| succeeded(s)) {
-        groups
-            .entry((sample.operation.clone(), sample.function.clone()))
-            .or_default()
-            .push(sample);
-    }
-    groups
-        .into_iter()
-        .map(|((operation, function), samples)| {
-            let cold = samples
-                .iter()
-                .filter(|s| s.cold)
-                .map(|s| s.round_trips)
-                .max();
-            let mut warm: Vec<&Sample> = samples.iter().copied().filter(|s| !s.cold).collect();
-            warm.sort_by_key(|s| s.round_trips);
-            let median = warm.get(warm.len().saturating_sub(1) / 2);
-            Row {
-                goal: goal(&operation),
-                operation,
-                function,
-                samples: samples.len(),
-                cold,
-                warm_median: median.map(|s| s.round_trips),
-                warm_max: warm.last().map(|s| s.round_trips),
-                typical_calls: median.map(|s| s.calls.clone()).unwrap_or_default(),
-            }
-        })
-        .collect()
-}
-
 fn print_table(rows: &[Row], file: &Path) {
     println!(
         "AWS round trips per invocation (from {}; overlapping calls count once)",
@@ -185,40 +113,4 @@ fn print_table(rows: &[Row], file: &Path) {
         rows.len(),
         misses.len()
     );
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sample(operation: &str, outcome: &str, cold: bool, round_trips: usize) -> Sample {
-        Sample {
-            function: "f".into(),
-            operation: operation.into(),
-            outcome: outcome.into(),
-            cold,
-            calls: vec!["DynamoDB.GetItem".into(); round_trips],
-            round_trips,
-        }
-    }
-
-    #[test]
-    fn rows_take_the_warm_median_of_successes_and_the_cold_maximum() {
-        let rows = summarise(&[
-            sample("GET /a", "200", true, 3),
-            sample("GET /a", "200", false, 1),
-            sample("GET /a", "200", false, 2),
-            sample("GET /a", "200", false, 5),
-            sample("GET /a", "401", false, 0),
-            sample("schedule", "ok", false, 9),
-        ]);
-        assert_eq!(rows.len(), 2);
-        let a = &rows[0];
-        assert_eq!(
-            (a.samples, a.cold, a.warm_median, a.warm_max),
-            (4, Some(3), Some(2), Some(5))
-        );
-        assert_eq!(a.meets_goal(), Some(true));
-        assert_eq!(rows[1].goal, None, "jobs have no goal");
-    }
 }

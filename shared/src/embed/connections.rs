@@ -373,7 +373,15 @@ impl Embed {
         provider_error: Option<&str>,
         outbound: &OutboundClient,
     ) -> Result<Connection, EmbedError> {
-        let flow = oauth::take_flow(self.table(), state).await?;
+        // The sealing key is made ready beside the flow's read (the tokens are sealed).
+        let (flow, prepared) = tokio::join!(
+            oauth::take_flow(self.table(), state),
+            self.sealer().prepare()
+        );
+        let flow = flow?;
+        if let Err(e) = prepared {
+            tracing::warn!(error = %e, "the sealing key could not be made ready");
+        }
         let server = catalog::find(flow.servertype_id)
             .ok_or_else(|| EmbedError::OAuthFlow("the connector no longer exists".into()))?;
         let settings = server

@@ -330,6 +330,33 @@ where
     }
 }
 
+/// An authenticated caller (`A`, any of this module's extractors) of a route that seals
+/// secrets: the process's sealing data key is made ready beside the caller's read, so
+/// the seal costs no round trip of its own when the key is new or expired.
+pub struct Sealing<A>(pub A);
+
+impl<S, A> FromRequestParts<S> for Sealing<A>
+where
+    S: Send + Sync,
+    A: FromRequestParts<S, Rejection = ApiError> + Send,
+    Arc<Hub>: axum::extract::FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let hub: Arc<Hub> = axum::extract::FromRef::from_ref(state);
+        let (caller, prepared) = tokio::join!(
+            A::from_request_parts(parts, state),
+            hub.accounts.sealer().prepare()
+        );
+        if let Err(e) = prepared {
+            // The seal itself will try again (and fail clearly if KMS is down).
+            tracing::warn!(error = %e, "the sealing key could not be made ready");
+        }
+        caller.map(Self)
+    }
+}
+
 /// The partner an embed API request was authenticated for, recorded for the CORS layer
 /// (a browser origin is answered only for the partner it is registered to).
 #[cfg(feature = "embed")]
