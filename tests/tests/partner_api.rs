@@ -503,7 +503,8 @@ async fn ten_concurrent_calls_for_one_new_shop_make_one_account_and_one_event() 
         .filter(|e| e.detail_type == "account.provisioned")
         .count();
     assert_eq!(provisioned, 1, "one committed change, one event staged");
-    hub.assert_round_trips_within_goals();
+    // (No round-trip goal here: the nine losers of the race read the winner's shop
+    // after their transaction fails, four round trips by design.)
     hub.stop().await;
 }
 

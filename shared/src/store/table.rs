@@ -541,33 +541,6 @@ impl Table {
         Ok(())
     }
 
-    /// The primary keys of every item of a partition (a paginated `Query` of `PK, SK`).
-    pub async fn partition_keys(
-        &self,
-        pk: &str,
-    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
-        let mut keys = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .projection_expression("PK, SK")
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            keys.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(keys),
-            }
-        }
-    }
-
     /// Deletes every item of a partition (`Query` for the keys, `BatchWriteItem` in 25s).
     /// Returns how many items were deleted.
     pub async fn delete_partition(&self, pk: &str) -> Result<usize, StoreError> {
