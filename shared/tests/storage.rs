@@ -985,3 +985,38 @@ async fn an_update_from_a_stale_read_reads_again() {
         .unwrap();
     assert_eq!((again.n, again.revision), (2, 3));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_purge_spares_a_partition_whose_record_lives_again() {
+    let hub = hub("purge").await;
+    let table = &hub.table;
+    for n in 1..=30 {
+        table.put(&note("purged", n)).await.unwrap();
+    }
+    // 30 items (two batches of deletes, sent together), none the living record's.
+    assert_eq!(
+        table
+            .purge_partition_unless("NOTE#purged", "LIVING")
+            .await
+            .unwrap(),
+        Some(30)
+    );
+    let left: Vec<Note> = table
+        .query_all(&Query::partition("NOTE#purged"))
+        .await
+        .unwrap();
+    assert!(left.is_empty());
+    // A partition holding the record (created again meanwhile) is left alone.
+    table.put(&note("living", 1)).await.unwrap();
+    assert_eq!(
+        table
+            .purge_partition_unless("NOTE#living", "N#0001")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        table.get::<Note>(&note("living", 1).keys()).await.unwrap(),
+        Some(note("living", 1))
+    );
+}

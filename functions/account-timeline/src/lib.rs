@@ -40,12 +40,18 @@ pub async fn handle(hub: &Hub, event: EventBridgeEvent<HubEvent>) -> Result<Outc
     };
     if let EventPayload::AccountDeleted(_) = &detail.payload {
         // (Only the hub puts hub events on its bus: the deleting transaction sent this.)
+        // An account created again under the same id (a customer who subscribed anew
+        // right after the cleanup) keeps its partition.
         return match hub
             .table
-            .delete_partition(&keys::account_partition(account))
+            .purge_partition_unless(
+                &keys::account_partition(account),
+                &keys::account(account).sk,
+            )
             .await
         {
-            Ok(_) => Ok(Outcome::Purged),
+            Ok(Some(_)) => Ok(Outcome::Purged),
+            Ok(None) => Ok(Outcome::Ignored),
             Err(e) => Err(Failure::Retry(e.to_string())),
         };
     }

@@ -541,6 +541,43 @@ impl Table {
         Ok(())
     }
 
+    /// Deletes every item of a partition unless one of them has the sort key `unless_sk`
+    /// (a record that began a new life there meanwhile: an account deleted and created
+    /// again under the same id). `None` when it has; else how many items went.
+    pub async fn purge_partition_unless(
+        &self,
+        pk: &str,
+        unless_sk: &str,
+    ) -> Result<Option<usize>, StoreError> {
+        let mut keys = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .projection_expression("PK, SK")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(StoreError::from_sdk)?;
+            keys.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => break,
+            }
+        }
+        let living = AttributeValue::S(unless_sk.to_owned());
+        if keys.iter().any(|key| key.get("SK") == Some(&living)) {
+            return Ok(None);
+        }
+        let purged = keys.len();
+        self.delete_items(keys).await?;
+        Ok(Some(purged))
+    }
+
     /// Deletes every item of a partition (`Query` for the keys, `BatchWriteItem` in 25s).
     /// Returns how many items were deleted.
     pub async fn delete_partition(&self, pk: &str) -> Result<usize, StoreError> {
