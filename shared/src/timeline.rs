@@ -69,6 +69,19 @@ impl Timeline {
         }
     }
 
+    /// The account's newest `limit` entries, newest first (one page, however long the
+    /// timeline).
+    pub async fn latest(
+        &self,
+        account: AccountId,
+        limit: usize,
+    ) -> Result<Vec<TimelineEntry>, StoreError> {
+        let query = Query::partition(keys::account_partition(account))
+            .sort_begins_with(keys::TIMELINE_PREFIX)
+            .descending();
+        Ok(self.table.query_page(&query, limit, None).await?.0)
+    }
+
     pub async fn list(&self, account: AccountId) -> Result<Vec<TimelineEntry>, StoreError> {
         self.table
             .query_all(

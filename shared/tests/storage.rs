@@ -405,6 +405,18 @@ async fn timeline_appends_each_event_once() {
     let entries = hub.timeline.list(account).await.unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].event_type, "account.deleted");
+    // The newest entries, newest first, in one page.
+    let mut ids = vec![event.event_id];
+    for minutes in 1..=4 {
+        let mut later = deleted_event();
+        later.occurred_at = event.occurred_at + time::Duration::minutes(minutes);
+        hub.timeline.append(account, &later).await.unwrap();
+        ids.push(later.event_id);
+    }
+    let (latest, trips) = shared::round_trips::measure(hub.timeline.latest(account, 2)).await;
+    let latest: Vec<_> = latest.unwrap().iter().map(|e| e.event_id).collect();
+    assert_eq!(latest, [ids[4], ids[3]]);
+    assert_eq!(trips.round_trips, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -446,6 +446,10 @@ async fn page(State(web): State<Arc<AdminWeb>>, headers: HeaderMap) -> Result<Re
     Ok(html::admin_page(&user, &session, &shops, &catalog))
 }
 
+/// How much of a shop's timeline the page reads (newest first): its recent events and
+/// the webhook attempts among them, one page however long the timeline.
+const RECENT_ENTRIES: usize = 100;
+
 /// A shop as the page shows it (`None`: gone, or not the session's partner's).
 async fn shop_view(
     hub: &Hub,
@@ -455,13 +459,12 @@ async fn shop_view(
     let (account, selection, events, change_requests) = tokio::join!(
         hub.accounts.get(id),
         hub.billing.selection(id),
-        hub.timeline.list(id),
+        hub.timeline.latest(id, RECENT_ENTRIES),
         shared::partner_webhooks::change_requests(&hub.table, id, 5),
     );
     // A session shows only its partner's shops.
     let account = account.ok().flatten().filter(|a| a.partner_id == partner)?;
     let mut events = events.unwrap_or_default();
-    events.reverse();
     let attempts: Vec<_> = events
         .iter()
         .filter(|e| e.event_type == "webhook.attempted")

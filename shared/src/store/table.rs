@@ -163,6 +163,8 @@ pub struct Query {
     limit: Option<i32>,
     /// Only these attributes (large items read for a few fields).
     projection: Option<&'static [&'static str]>,
+    /// Highest sort key first.
+    descending: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -181,6 +183,7 @@ impl Query {
             sort: None,
             limit: None,
             projection: None,
+            descending: false,
         }
     }
 
@@ -191,6 +194,7 @@ impl Query {
             sort: None,
             limit: None,
             projection: None,
+            descending: false,
         }
     }
 
@@ -202,6 +206,7 @@ impl Query {
             sort: Some(SortCondition::AtMost("DueAt", until.into())),
             limit: None,
             projection: None,
+            descending: false,
         }
     }
 
@@ -213,6 +218,7 @@ impl Query {
             sort: Some(SortCondition::AtMost("DueAt", until.into())),
             limit: None,
             projection: None,
+            descending: false,
         }
     }
 
@@ -249,6 +255,12 @@ impl Query {
     /// Reads only `attributes` of each item (the record must default the others).
     pub fn project(mut self, attributes: &'static [&'static str]) -> Self {
         self.projection = Some(attributes);
+        self
+    }
+
+    /// Highest sort key first (the newest, for time-ordered keys).
+    pub fn descending(mut self) -> Self {
+        self.descending = true;
         self
     }
 
@@ -791,6 +803,7 @@ impl Table {
             .query()
             .table_name(&self.name)
             .set_index_name(query.index.map(str::to_owned))
+            .set_scan_index_forward(query.descending.then_some(false))
             .expression_attribute_names("#pk", query.partition.0)
             .expression_attribute_values(":pk", AttributeValue::S(query.partition.1.clone()));
         let request = match query.projection {
