@@ -270,6 +270,12 @@ impl Query {
     }
 }
 
+/// A page of primary keys and where the next one starts.
+type PartitionKeyPage = (
+    Vec<HashMap<String, AttributeValue>>,
+    Option<HashMap<String, AttributeValue>>,
+);
+
 /// The table, with narrow operations the rest of the hub composes.
 #[derive(Clone, Debug)]
 pub struct Table {
@@ -553,6 +559,28 @@ impl Table {
         Ok(())
     }
 
+    /// One page of a partition's primary keys (`Query` of `PK, SK`) and where the next
+    /// page starts, if there is one.
+    async fn partition_key_page(
+        &self,
+        pk: &str,
+        start: Option<HashMap<String, AttributeValue>>,
+    ) -> Result<PartitionKeyPage, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.name)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .projection_expression("PK, SK")
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(StoreError::from_sdk)?;
+        let next = out.last_evaluated_key.filter(|key| !key.is_empty());
+        Ok((out.items.unwrap_or_default(), next))
+    }
+
     /// Deletes every item of a partition unless one of them has the sort key `unless_sk`
     /// (a record that began a new life there meanwhile: an account deleted and created
     /// again under the same id). `None` when it has; else how many items went.
@@ -562,23 +590,13 @@ impl Table {
         unless_sk: &str,
     ) -> Result<Option<usize>, StoreError> {
         let mut keys = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        let mut start = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .projection_expression("PK, SK")
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            keys.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => break,
+            let (page, next) = self.partition_key_page(pk, start).await?;
+            keys.extend(page);
+            match next {
+                Some(key) => start = Some(key),
+                None => break,
             }
         }
         let living = AttributeValue::S(unless_sk.to_owned());
@@ -594,25 +612,14 @@ impl Table {
     /// Returns how many items were deleted.
     pub async fn delete_partition(&self, pk: &str) -> Result<usize, StoreError> {
         let mut deleted = 0;
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        let mut start = None;
         loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.name)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .projection_expression("PK, SK")
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(StoreError::from_sdk)?;
-            let keys: Vec<HashMap<String, AttributeValue>> = out.items.unwrap_or_default();
+            let (keys, next) = self.partition_key_page(pk, start).await?;
             deleted += keys.len();
             self.delete_items(keys).await?;
-            match out.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(deleted),
+            match next {
+                Some(key) => start = Some(key),
+                None => return Ok(deleted),
             }
         }
     }
