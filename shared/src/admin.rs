@@ -403,7 +403,7 @@ fn session_owners(token: &str) -> Option<(Uuid, Uuid)> {
 /// The partner a session token names, for reading what a request needs of it beside the
 /// session (checked against the session once it is read).
 pub fn session_partner_hint(token: &str) -> Option<PartnerId> {
-    session_owners(token).and_then(|(partner, _)| PartnerId::parse(&partner.to_string()).ok())
+    session_owners(token).map(|(partner, _)| PartnerId::from_uuid(partner))
 }
 
 /// The user a token names, if it names one (read beside the token's own record).

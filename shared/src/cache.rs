@@ -67,6 +67,26 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         entries.insert(key, (value, Instant::now()));
     }
 
+    /// The value remembered for `key`, else what `fetch` finds (remembered when found;
+    /// what is not found is never remembered, so it is looked up again next time).
+    pub async fn get_or_fetch<E, Fut>(
+        &self,
+        key: K,
+        fetch: impl FnOnce() -> Fut,
+    ) -> Result<Option<V>, E>
+    where
+        Fut: Future<Output = Result<Option<V>, E>>,
+    {
+        if let Some(value) = self.get(&key) {
+            return Ok(Some(value));
+        }
+        let found = fetch().await?;
+        if let Some(value) = &found {
+            self.insert(key, value.clone());
+        }
+        Ok(found)
+    }
+
     /// Forgets a key (a change this process made itself).
     pub fn remove<Q>(&self, key: &Q)
     where

@@ -58,6 +58,7 @@ impl Hub {
         let uow = UnitOfWork::new(table.clone());
         let sealer = SecretSealer::new(clients.kms.clone(), &config.kms_key_id);
         let plans = crate::plans::Plans::new(uow.clone());
+        let partners = Partners::caching(uow.clone(), config.partner_cache);
         Self {
             #[cfg(feature = "sms")]
             sms: crate::sms::Sms::new(uow.clone(), sealer.clone(), config.sms_eligibility_ttl),
@@ -66,9 +67,10 @@ impl Hub {
                 uow.clone(),
                 sealer.clone(),
                 crate::embed::EmbedKeys::new(clients.kms.clone(), &config.embed_signing_key_ids),
+                partners.clone(),
                 &config,
             ),
-            partners: Partners::caching(uow.clone(), config.partner_cache),
+            partners,
             accounts: Accounts::new(uow.clone(), sealer),
             timeline: Timeline::new(table.clone()),
             dead_letters: DeadLetters::new(table.clone()),

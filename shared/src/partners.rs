@@ -378,15 +378,11 @@ impl Partners {
         &self,
         source: &str,
     ) -> Result<Option<PartnerRoute>, PartnerError> {
-        if let Some(route) = self.routes_by_source.get(source) {
-            return Ok(Some(route));
-        }
-        let route: Option<PartnerRoute> = self.table().get(&keys::partner_source(source)).await?;
-        if let Some(route) = &route {
-            self.routes_by_source
-                .insert(source.to_owned(), route.clone());
-        }
-        Ok(route)
+        self.routes_by_source
+            .get_or_fetch(source.to_owned(), || async {
+                Ok(self.table().get(&keys::partner_source(source)).await?)
+            })
+            .await
     }
 
     /// Adds a key for rotation; payloads may name it with the JWT header `kid`.
@@ -429,14 +425,12 @@ impl Partners {
     /// that only address the partner (its webhook, its bus): a changed route takes
     /// effect within that time, as a changed token does.
     pub async fn get_cached(&self, id: PartnerId) -> Result<Option<Partner>, PartnerError> {
-        if let Some(partner) = self.by_id.get(&id) {
-            return Ok(Some(partner));
-        }
-        let partner = self.get(id).await?;
-        if let Some(partner) = &partner {
-            self.by_id.insert(id, partner.clone());
-        }
-        Ok(partner)
+        self.by_id.get_or_fetch(id, || self.get(id)).await
+    }
+
+    /// Forgets what this process remembers of a partner by id (a change it made itself).
+    pub fn forget(&self, id: PartnerId) {
+        self.by_id.remove(&id);
     }
 
     /// The partner of `kind` a token belongs to; a token of another kind is unknown here.
@@ -482,24 +476,23 @@ impl Partners {
             .filter(|k| !k.is_empty())
             .ok_or(PartnerError::MissingAnalyticsKey)?;
         let id = crate::secrets::token_owner(ANALYTICS_KEY_PREFIX, key)
-            .and_then(|owner| PartnerId::parse(&owner.to_string()).ok())
+            .map(PartnerId::from_uuid)
             .ok_or(PartnerError::UnknownAnalyticsKey)?;
-        let hash = token_hash(key);
-        if let Some(partner) = self.by_analytics_key.get(&hash) {
-            return Ok(partner);
-        }
-        let partner = self
-            .get(id)
-            .await?
-            .filter(|p| p.kind == PartnerKind::Integrator)
-            .filter(|p| {
-                p.analytics_key_hash
-                    .as_deref()
-                    .is_some_and(|hash| token_matches(key, hash))
+        self.by_analytics_key
+            .get_or_fetch(token_hash(key), || async {
+                Ok::<_, PartnerError>(
+                    self.get(id)
+                        .await?
+                        .filter(|p| p.kind == PartnerKind::Integrator)
+                        .filter(|p| {
+                            p.analytics_key_hash
+                                .as_deref()
+                                .is_some_and(|hash| token_matches(key, hash))
+                        }),
+                )
             })
-            .ok_or(PartnerError::UnknownAnalyticsKey)?;
-        self.by_analytics_key.insert(hash, partner.clone());
-        Ok(partner)
+            .await?
+            .ok_or(PartnerError::UnknownAnalyticsKey)
     }
 
     /// The partner a token belongs to, keys and routes included: one query on GSI1 (which
@@ -511,19 +504,18 @@ impl Partners {
             .filter(|t| !t.is_empty())
             .ok_or(PartnerError::MissingToken)?;
         let hash = token_hash(token);
-        if let Some(partner) = self.by_token.get(&hash) {
-            return Ok(partner);
-        }
-        let found: Vec<Partner> = self
-            .table()
-            .query_all(&Query::gsi1(keys::partner_token_gsi1pk(&hash)).page_size(1))
-            .await?;
-        let partner = found
-            .into_iter()
-            .find(|p| token_matches(token, &p.token_hash))
-            .ok_or(PartnerError::UnknownToken)?;
-        self.by_token.insert(hash, partner.clone());
-        Ok(partner)
+        let query = Query::gsi1(keys::partner_token_gsi1pk(&hash)).page_size(1);
+        self.by_token
+            .get_or_fetch(hash, || async {
+                let found: Vec<Partner> = self.table().query_all(&query).await?;
+                Ok::<_, PartnerError>(
+                    found
+                        .into_iter()
+                        .find(|p| token_matches(token, &p.token_hash)),
+                )
+            })
+            .await?
+            .ok_or(PartnerError::UnknownToken)
     }
 }
 

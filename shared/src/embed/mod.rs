@@ -282,8 +282,8 @@ pub struct Embed {
     public_base_url: Option<String>,
     /// Registered origins' owners, for `PARTNER_CACHE_SECONDS` (CORS asks per request).
     origin_owners: crate::cache::TtlCache<String, PartnerId>,
-    /// Partners behind partner tokens, likewise ([`Embed::authenticate`]).
-    partner_subjects: crate::cache::TtlCache<PartnerId, Partner>,
+    /// Partners behind partner tokens: the hub's partners, whose cache by id this shares.
+    partners: crate::partners::Partners,
     /// Connectors' OAuth2 clients, likewise ([`Embed::oauth_client`]).
     oauth_clients: crate::cache::TtlCache<u64, oauth::OAuthClient>,
 }
@@ -293,6 +293,7 @@ impl Embed {
         uow: UnitOfWork,
         sealer: SecretSealer,
         keys: EmbedKeys,
+        partners: crate::partners::Partners,
         config: &crate::Config,
     ) -> Self {
         Self {
@@ -302,7 +303,7 @@ impl Embed {
             tenant_token_lifetime: config.embed_token_lifetime,
             public_base_url: config.public_base_url.clone(),
             origin_owners: crate::cache::TtlCache::new(config.partner_cache, 1000),
-            partner_subjects: crate::cache::TtlCache::new(config.partner_cache, 1000),
+            partners,
             oauth_clients: crate::cache::TtlCache::new(config.partner_cache, 100),
         }
     }
@@ -586,7 +587,7 @@ impl Embed {
         let mut record = self.partner(partner).await?;
         record.embed_token_version += 1;
         self.table().put(&record).await?;
-        self.partner_subjects.remove(&partner);
+        self.partners.forget(partner);
         Ok(record.embed_token_version)
     }
 
@@ -596,27 +597,23 @@ impl Embed {
         &self,
         servertype: u64,
     ) -> Result<oauth::OAuthClient, EmbedError> {
-        if let Some(client) = self.oauth_clients.get(&servertype) {
-            return Ok(client);
-        }
-        let client = oauth::read_client(self.table(), servertype).await?;
-        self.oauth_clients.insert(servertype, client.clone());
-        Ok(client)
+        self.oauth_clients
+            .get_or_fetch(servertype, || async {
+                oauth::read_client(self.table(), servertype).await.map(Some)
+            })
+            .await?
+            .ok_or(EmbedError::NoOAuthClient(servertype))
     }
 
-    /// The partner a partner token speaks for, from the process's cache for
+    /// The partner a partner token speaks for, from the process's partner cache for
     /// `PARTNER_CACHE_SECONDS` (as partner tokens are): a revoked partner token stops
     /// working within that time. Tenant tokens are always checked against their record:
     /// partners revoke those through the API and expect it at once.
     async fn partner_subject(&self, id: PartnerId) -> Result<Option<Partner>, EmbedError> {
-        if let Some(partner) = self.partner_subjects.get(&id) {
-            return Ok(Some(partner));
-        }
-        let partner = self.table().get::<Partner>(&keys::partner(id)).await?;
-        if let Some(partner) = &partner {
-            self.partner_subjects.insert(id, partner.clone());
-        }
-        Ok(partner)
+        self.partners.get_cached(id).await.map_err(|e| match e {
+            crate::partners::PartnerError::Store(e) => EmbedError::Store(e),
+            other => EmbedError::Store(StoreError::Dynamo(other.to_string())),
+        })
     }
 
     async fn partner(&self, id: PartnerId) -> Result<Partner, EmbedError> {
@@ -711,14 +708,9 @@ impl Embed {
         &self,
         origin: &str,
     ) -> Result<Option<PartnerId>, EmbedError> {
-        if let Some(owner) = self.origin_owners.get(origin) {
-            return Ok(Some(owner));
-        }
-        let owner = self.origin_owner(origin).await?;
-        if let Some(owner) = owner {
-            self.origin_owners.insert(origin.to_owned(), owner);
-        }
-        Ok(owner)
+        self.origin_owners
+            .get_or_fetch(origin.to_owned(), || self.origin_owner(origin))
+            .await
     }
 
     pub async fn origin_owner(&self, origin: &str) -> Result<Option<PartnerId>, EmbedError> {

@@ -288,23 +288,11 @@ impl UnitOfWork {
         }
     }
 
-    /// Changes one record: `read` it fresh, `change` it (`false`: nothing to change, the
-    /// record is answered as read), and write it as the next revision on the condition
-    /// that the stored one is still the one read; a lost race reads again.
-    pub async fn update<R, E, Read, Fut, Change>(&self, read: Read, change: Change) -> Result<R, E>
-    where
-        R: Revisioned,
-        E: From<TxError>,
-        Read: Fn() -> Fut,
-        Fut: Future<Output = Result<R, E>>,
-        Change: Fn(&mut R) -> Result<bool, E>,
-    {
-        self.update_from(None, read, change).await
-    }
-
-    /// [`update`](Self::update) whose first plan starts from `read_already` (the record
-    /// as the caller read it, say beside its authentication: one round trip fewer); the
-    /// revision condition still guards the write, and a lost race reads afresh.
+    /// Changes one record: starts from `read_already` (the record as the caller read
+    /// it, say beside its authentication: one round trip fewer) or reads it fresh,
+    /// `change`s it (`false`: nothing to change, the record is answered as read), and
+    /// writes it as the next revision on the condition that the stored one is still the
+    /// one read; a lost race reads afresh.
     pub async fn update_from<R, E, Read, Fut, Change>(
         &self,
         read_already: Option<R>,
