@@ -4,13 +4,105 @@
 //! value outside it (`9999-12-31T23:59:59-23:59` is year 10000 in UTC), so a timestamp
 //! that got in always converts, formats and compares without panicking.
 
+//!
+//! "Now" is the hub's clock ([`now`]): the system's on Lambda; in the local stand-in the
+//! stand-in's own [`Clock`], which it moves forward (`POST /_local/clock`) so that
+//! behaviour taking days is tested in seconds. Every read of the time in the hub goes
+//! through [`now`] (a test refuses the system's clock anywhere else).
+
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicI64, Ordering},
+    },
+};
+
 use time::{OffsetDateTime, UtcOffset, format_description::FormatItem, macros::format_description};
 
 const SORTABLE: &[FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 
+tokio::task_local! {
+    /// The clock of the stand-in whose work this task is doing. A task-local rather than
+    /// a process global: tests run several stand-ins in one process, each with its own
+    /// time.
+    static CLOCK: Clock;
+}
+
+/// The hub's "now": the clock of the stand-in running this task, else the system's.
 pub fn now() -> OffsetDateTime {
+    CLOCK.try_with(Clock::now).unwrap_or_else(|_| system_now())
+}
+
+/// The system's clock: read here and nowhere else.
+fn system_now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
+}
+
+/// A clock that runs with the system's, ahead of it by an offset that only grows: time
+/// moved forward never runs back.
+#[derive(Clone, Debug, Default)]
+pub struct Clock {
+    /// Microseconds ahead of the system clock.
+    ahead: Arc<AtomicI64>,
+}
+
+/// Why a clock was not moved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClockError {
+    #[error("{0} is earlier than the clock's now: the clock only moves forward")]
+    Backwards(String),
+    #[error("{0} is outside the hub's time range (years 0001 to 9999)")]
+    OutOfRange(String),
+}
+
+impl Clock {
+    /// A clock that starts at the system's time.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        let ahead = time::Duration::microseconds(self.ahead.load(Ordering::SeqCst));
+        system_now()
+            .checked_add(ahead)
+            .and_then(in_range)
+            .unwrap_or(LATEST)
+    }
+
+    /// Moves the clock to `at`, which must not be earlier than its now.
+    pub fn set(&self, at: OffsetDateTime) -> Result<OffsetDateTime, ClockError> {
+        let at = in_range(at).ok_or_else(|| ClockError::OutOfRange(at.to_string()))?;
+        let mut current = self.ahead.load(Ordering::SeqCst);
+        loop {
+            let now = system_now();
+            let ahead_now = now + time::Duration::microseconds(current);
+            if at < ahead_now {
+                return Err(ClockError::Backwards(sortable(at)));
+            }
+            let wanted = i64::try_from((at - now).whole_microseconds())
+                .map_err(|_| ClockError::OutOfRange(sortable(at)))?;
+            match self
+                .ahead
+                .compare_exchange(current, wanted, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return Ok(at),
+                Err(moved) => current = moved,
+            }
+        }
+    }
+
+    /// Runs `future` with this clock as the hub's "now" (see [`now`]). Tasks the future
+    /// spawns do not inherit it: scope them too.
+    pub async fn scope<F: Future>(&self, future: F) -> F::Output {
+        CLOCK.scope(self.clone(), future).await
+    }
+
+    /// [`Clock::scope`] taking the clock, for a future to spawn.
+    pub fn scope_owned<F: Future>(self, future: F) -> impl Future<Output = F::Output> {
+        CLOCK.scope(self, future)
+    }
 }
 
 /// The first and the last instant of the hub's time range.
@@ -68,6 +160,80 @@ pub fn parse_iso8601(value: &str) -> Option<OffsetDateTime> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every read of the time goes through [`now`], so the stand-in's clock is the hub's:
+    /// no other file of the workspace reads the system's.
+    #[test]
+    fn nothing_but_this_module_reads_the_system_clock() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let this = std::path::Path::new(file!())
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let forbidden = [
+            ["OffsetDateTime", "::now_utc"].concat(),
+            ["SystemTime", "::now"].concat(),
+            ["Utc", "::now"].concat(),
+            ["UtcDateTime", "::now"].concat(),
+        ];
+        let mut found = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if path.is_dir() {
+                    if !name.starts_with('.') && name != "target" && name != "node_modules" {
+                        stack.push(path);
+                    }
+                    continue;
+                }
+                if !name.ends_with(".rs") {
+                    continue;
+                }
+                let is_this =
+                    name == this && path.parent().is_some_and(|p| p.ends_with("shared/src"));
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                for (number, line) in text.lines().enumerate() {
+                    if !is_this && forbidden.iter().any(|f| line.contains(f.as_str())) {
+                        found.push(format!(
+                            "{}:{}: {}",
+                            path.display(),
+                            number + 1,
+                            line.trim()
+                        ));
+                    }
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "read the time with shared::clock::now(), the hub's clock:\n{}",
+            found.join("\n")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_clock_moves_forward_only_and_is_now_within_its_scope() {
+        let clock = Clock::new();
+        let start = clock.now();
+        let later = start + time::Duration::days(400);
+        assert_eq!(clock.set(later), Ok(later));
+        assert!(clock.now() >= later);
+        assert!(matches!(clock.set(start), Err(ClockError::Backwards(_))));
+        assert!(clock.now() >= later, "a refused move changes nothing");
+        let inside = clock.scope(async { now() }).await;
+        assert!(inside >= later);
+        // Outside any scope, and in another stand-in's, time is their own.
+        assert!(now() < later);
+        assert!(Clock::new().scope(async { now() }).await < later);
+    }
 
     #[test]
     fn sortable_timestamps_are_fixed_width_utc() {

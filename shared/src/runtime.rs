@@ -68,6 +68,9 @@ enum Kind {
 #[derive(Clone)]
 pub struct Function {
     pub name: &'static str,
+    /// The due work its schedule looks for (`DueIndex` kinds): a run when none of it is
+    /// due finds nothing to do, so the stand-in's clock may skip it (`/_local/clock`).
+    pub polls: &'static [crate::store::keys::Due],
     kind: Kind,
 }
 
@@ -81,6 +84,7 @@ impl Function {
     pub fn http(name: &'static str, router: fn(Arc<Hub>) -> axum::Router) -> Self {
         Self {
             name,
+            polls: &[],
             kind: Kind::Http(router),
         }
     }
@@ -103,6 +107,7 @@ impl Function {
         });
         Self {
             name,
+            polls: &[],
             kind: Kind::Event(entry),
         }
     }
@@ -131,8 +136,15 @@ impl Function {
         });
         Self {
             name,
+            polls: &[],
             kind: Kind::Event(entry),
         }
+    }
+
+    /// Declares the due work a scheduled function looks for (see [`Function::polls`]).
+    pub fn polling(mut self, due: &'static [crate::store::keys::Due]) -> Self {
+        self.polls = due;
+        self
     }
 
     pub fn bind(&self, hub: Arc<Hub>) -> Result<Entry, String> {

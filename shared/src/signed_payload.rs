@@ -236,7 +236,7 @@ mod tests {
     }
 
     fn now() -> OffsetDateTime {
-        OffsetDateTime::now_utc()
+        crate::clock::now()
     }
 
     fn sign_with(header: Header, private_pem: &str, claims: serde_json::Value) -> String {

@@ -29,10 +29,21 @@ pub fn sample(path: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
 
-/// `jwt.sign(data, key, { algorithm: 'RS512', expiresIn })`: adds `iat` and `exp`.
+/// `jwt.sign(data, key, { algorithm: 'RS512', expiresIn })`: adds `iat` and `exp`, at
+/// this process's time (a stand-in's: [`TestHub::sign_rs512`]).
 pub fn sign_rs512(private_pem: &str, claims: &Value, expires_in: i64) -> String {
+    sign_rs512_at(private_pem, claims, expires_in, shared::clock::now())
+}
+
+/// [`sign_rs512`] at `now`.
+pub fn sign_rs512_at(
+    private_pem: &str,
+    claims: &Value,
+    expires_in: i64,
+    now: time::OffsetDateTime,
+) -> String {
     let mut claims = claims.clone();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = now.unix_timestamp();
     claims["iat"] = now.into();
     claims["exp"] = (now + expires_in).into();
     sign_raw(Header::new(Algorithm::RS512), private_pem, &claims)
@@ -98,6 +109,31 @@ impl TestHub {
         }
     }
 
+    /// The stand-in's "now" (what `GET /_local/clock` answers).
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.stand_in.clock.clock.now()
+    }
+
+    /// Signs as the contract's example does, at the stand-in's "now": a partner's clock
+    /// agrees with the hub's.
+    pub fn sign_rs512(&self, private_pem: &str, claims: &Value, expires_in: i64) -> String {
+        sign_rs512_at(private_pem, claims, expires_in, self.now())
+    }
+
+    /// Moves the stand-in's clock (`POST /_local/clock`), as a test would over HTTP; the
+    /// answer lists the runs fired on the way.
+    pub async fn advance_clock(&self, by: &str) -> Value {
+        let response = self
+            .http
+            .post(self.url("/_local/clock"))
+            .json(&serde_json::json!({ "advance": by }))
+            .send()
+            .await
+            .expect("the stand-in answers");
+        assert_eq!(response.status(), 200, "advancing the clock by {by}");
+        response.json().await.expect("JSON")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.stand_in.base_url)
     }
@@ -151,7 +187,7 @@ impl TestHub {
 
     /// Provisions a shop as `partner` with a payload signed like the contract's example.
     pub async fn provision(&self, partner: &TestPartner, claims: &Value) -> (u16, Value) {
-        let jwt = sign_rs512(partner.private_key, claims, 3600);
+        let jwt = self.sign_rs512(partner.private_key, claims, 3600);
         self.post_domains(
             Some(&partner.token),
             serde_json::json!({ "payload": jwt }).to_string(),
@@ -168,7 +204,7 @@ impl TestHub {
         partner: &TestPartner,
         claims: &Value,
     ) -> reqwest::Response {
-        let jwt = sign_rs512(partner.private_key, claims, 600);
+        let jwt = self.sign_rs512(partner.private_key, claims, 600);
         self.http
             .request(method.parse().expect("an HTTP method"), self.url(path))
             .header("x-rlv-partner-token", &partner.token)
@@ -181,7 +217,7 @@ impl TestHub {
 
     /// Confirms plans for a shop (contract step 3) for 30 days from now.
     pub async fn confirm_plans(&self, partner: &TestPartner, shop: &str, plan_ids: &[u64]) {
-        let now = shared::clock::now();
+        let now = self.now();
         let claims = serde_json::json!({
             "shop": shop,
             "start": shared::clock::rfc3339_millis(now),
@@ -632,7 +668,13 @@ pub fn assert_signed_webhook(call: &Value, shop_secret_key: &str, signing_secret
         "{call}"
     );
     let body = call["body"].as_str().expect("a body");
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    // Judged at the hub's time when the call arrived (the stand-in's clock may be ahead
+    // of this process's).
+    let now = call["received_at"]
+        .as_str()
+        .and_then(shared::clock::parse_rfc3339)
+        .expect("the recorder notes when a call arrived")
+        .unix_timestamp();
     let verify = |secret: &str| {
         shared::webhooks::verify(
             secret,

@@ -119,7 +119,7 @@ fn forge(header: Value, claims: &Value, signed: Option<(&EncodingKey, Algorithm)
 
 fn fresh_claims(host: &str) -> Value {
     let mut claims = shop_claims(host);
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = shared::clock::now().unix_timestamp();
     claims["iat"] = now.into();
     claims["exp"] = (now + 600).into();
     claims
@@ -213,7 +213,7 @@ async fn jwt_attacks(hub: &TestHub, attacker: &TestPartner) -> usize {
     let claims = fresh_claims("forged-shop.com");
     let own = rsa_key(PARTNER_A_KEY);
     let other = rsa_key(PARTNER_B_KEY);
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = shared::clock::now().unix_timestamp();
     let with_times = |iat: Option<i64>, exp: Option<i64>, nbf: Option<i64>| {
         let mut c = shop_claims("forged-shop.com");
         for (name, value) in [("iat", iat), ("exp", exp), ("nbf", nbf)] {

@@ -454,7 +454,7 @@ async fn usage_records_reach_the_partner_and_the_statement_follows_the_invoice_r
     .await;
 
     // Confirmed six days ago, two trial days.
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = shared::clock::now().date();
     let d0 = today - time::Duration::days(6);
     let start = d0.midnight().assume_utc();
     let day = |n: i64| shared::analytics::day_string(d0 + time::Duration::days(n));
@@ -514,11 +514,11 @@ async fn usage_records_reach_the_partner_and_the_statement_follows_the_invoice_r
     ]))
     .await;
     let queue = hub.partner_deliveries();
-    let first = outbound_deliveries::handle_at(&queue, time::OffsetDateTime::now_utc())
+    let first = outbound_deliveries::handle_at(&queue, shared::clock::now())
         .await
         .unwrap();
     assert_eq!((first.delivered, first.retrying), (2, 2), "{first:?}");
-    let later = time::OffsetDateTime::now_utc() + Duration::from_secs(60);
+    let later = shared::clock::now() + Duration::from_secs(60);
     let second = outbound_deliveries::handle_at(&queue, later).await.unwrap();
     assert_eq!((second.delivered, second.retrying), (2, 0), "{second:?}");
 
@@ -715,7 +715,7 @@ async fn change_requests_reach_the_partner_and_its_confirmation_url_shows_on_the
         &[],
     ))
     .await;
-    let d0 = time::OffsetDateTime::now_utc().date() - time::Duration::days(3);
+    let d0 = shared::clock::now().date() - time::Duration::days(3);
     let start = d0.midnight().assume_utc();
     confirm_from(&hub, &partner, "change-shop.com", &[1, 5], start, 0).await;
     let browser = reqwest::Client::builder()
@@ -806,7 +806,7 @@ async fn change_requests_reach_the_partner_and_its_confirmation_url_shows_on_the
     ]))
     .await;
     let queue = hub.partner_deliveries();
-    let report = outbound_deliveries::handle_at(&queue, time::OffsetDateTime::now_utc())
+    let report = outbound_deliveries::handle_at(&queue, shared::clock::now())
         .await
         .unwrap();
     assert_eq!((report.delivered, report.failed), (3, 1), "{report:?}");
@@ -921,7 +921,7 @@ async fn sms_of_a_site_billed_to_a_shop_are_its_text_messages_once() {
         &[("textMessages", "0.01")],
     ))
     .await;
-    let now = time::OffsetDateTime::now_utc();
+    let now = shared::clock::now();
     let start = (now.date() - time::Duration::days(2))
         .midnight()
         .assume_utc();

@@ -193,7 +193,7 @@ async fn plays_every_event_type_then_replays_change_nothing() {
     let sub = status().await;
     assert_eq!(sub.status, SubscriptionStatus::PaymentFailed);
     assert!(sub.has_access());
-    let now = time::OffsetDateTime::now_utc();
+    let now = shared::clock::now();
     let report =
         marketplace_suspensions::handle_at(&hub.stand_in.hub, now + time::Duration::days(1))
             .await

@@ -49,7 +49,7 @@ async fn a_failing_then_recovering_partner_gets_the_message_once_it_recovers() {
         (DeliveryStatus::Pending, 1, Some(503))
     );
     // Not due again before its next attempt.
-    let now = time::OffsetDateTime::now_utc();
+    let now = shared::clock::now();
     let report = outbound_deliveries::handle_at(&queue, now).await.unwrap();
     assert_eq!(report.due, 0);
 
@@ -128,7 +128,7 @@ async fn refusals_and_rejections_are_not_retried_and_timeouts_are() {
     );
     queue.enqueue(&plain).await.unwrap();
     queue.enqueue(&metadata).await.unwrap();
-    let now = time::OffsetDateTime::now_utc();
+    let now = shared::clock::now();
     let report = outbound_deliveries::handle_at(&queue, now).await.unwrap();
     assert_eq!((report.due, report.failed), (3, 3), "{report:?}");
     let failed = queue.failed().await.unwrap();
@@ -238,7 +238,7 @@ async fn partners_webhooks_carry_the_shop_secret_key_and_a_verifiable_signature_
         .fire_schedule("OutboundDeliveriesFunction.Deliver")
         .await;
     assert_eq!(fired["result"]["retrying"], 1, "{fired}");
-    let later = time::OffsetDateTime::now_utc() + Duration::from_secs(60);
+    let later = shared::clock::now() + Duration::from_secs(60);
     let report = outbound_deliveries::handle_at(&queue, later).await.unwrap();
     assert_eq!(report.delivered, 1, "{report:?}");
 

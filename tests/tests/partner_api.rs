@@ -121,7 +121,7 @@ async fn bad_input_gets_a_clear_4xx_and_writes_nothing() {
     let partner = hub.register("A", PARTNER_A_PUB, PARTNER_A_KEY).await;
     let host = "never-written.com";
     let good = shop_claims(host);
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let now = shared::clock::now().unix_timestamp();
     let body = |jwt: String| json!({ "payload": jwt }).to_string();
     let with = |field: &str, value: Value| {
         let mut claims = good.clone();

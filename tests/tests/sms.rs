@@ -320,7 +320,7 @@ async fn an_action_becomes_one_sms_sent_by_the_cron_job_as_the_contract_says() {
     let job = job_status(&hub, &site, "act-1").await;
     assert_eq!(job["status"], "sent", "{job}");
     // Another run sends nothing more.
-    let report = run(&hub, OffsetDateTime::now_utc() + Duration::from_secs(3600)).await;
+    let report = run(&hub, shared::clock::now() + Duration::from_secs(3600)).await;
     assert_eq!(report.sent, 0);
     assert_eq!(messages_sent(&hub.outbound_calls(GATEWAY).await).len(), 1);
 
@@ -401,7 +401,7 @@ async fn an_action_becomes_one_sms_sent_by_the_cron_job_as_the_contract_says() {
         Some(action("act-3", "points_earned", 5)),
     )
     .await;
-    let report = run(&hub, OffsetDateTime::now_utc()).await;
+    let report = run(&hub, shared::clock::now()).await;
     assert_eq!(report.skipped, 1);
     assert_eq!(
         job_status(&hub, &site, "act-3").await["reason"],
@@ -416,7 +416,7 @@ async fn an_action_becomes_one_sms_sent_by_the_cron_job_as_the_contract_says() {
 async fn quiet_hours_gateway_faults_and_deactivation_end_every_job_once() {
     let hub = TestHub::start("sms-faults").await;
     let site = site(&hub).await;
-    let now = OffsetDateTime::now_utc();
+    let now = shared::clock::now();
     // Quiet now: sending opens in two minutes (UTC) and lasts an hour (so the
     // eligibility cached below is still fresh when it opens).
     let minute = u16::from(now.hour()) * 60 + u16::from(now.minute());
@@ -467,7 +467,7 @@ async fn quiet_hours_gateway_faults_and_deactivation_end_every_job_once() {
 
     // Quiet hours: due again when they open, then sent.
     post("q-1").await;
-    let now = OffsetDateTime::now_utc();
+    let now = shared::clock::now();
     let report = run(&hub, now).await;
     assert_eq!(report.deferred, 1, "{report:?}");
     let job = job_status(&hub, &site, "q-1").await;
@@ -885,7 +885,7 @@ async fn a_signed_stop_from_the_gateway_unsubscribes_at_once() {
         Some(json!({"phone": "7707651750", "timeZone": "Europe/Bucharest"})),
     )
     .await;
-    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let now = shared::clock::now().unix_timestamp();
     let stop = json!({"phone": "+17707651750"});
     // Forged, stale, or for another site: refused, nothing changes.
     let other = shared::webhooks::new_secret();
@@ -919,7 +919,7 @@ async fn a_signed_stop_from_the_gateway_unsubscribes_at_once() {
         notify_stop(&hub, site.id, &site.webhook_secret, now, &stop).await,
         200
     );
-    let report = run(&hub, OffsetDateTime::now_utc()).await;
+    let report = run(&hub, shared::clock::now()).await;
     assert_eq!((report.sent, report.skipped), (0, 1), "{report:?}");
     assert_eq!(
         job_status(&hub, &site, "s-1").await["reason"],

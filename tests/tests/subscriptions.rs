@@ -270,7 +270,7 @@ async fn the_whole_lifecycle_from_the_samples() {
         .status();
     assert_eq!(status.as_u16(), 202, "the search key reports too");
 
-    let now = time::OffsetDateTime::now_utc();
+    let now = shared::clock::now();
     let start = (now - time::Duration::days(2))
         .to_offset(time::macros::offset!(-5))
         .format(&time::format_description::well_known::Rfc3339)
@@ -748,7 +748,7 @@ async fn a_create_before_the_effective_date_withdraws_the_cancellation_and_updat
     ));
 
     // A future cancellation, then a Create Subscription before its date: withdrawn.
-    let now = time::OffsetDateTime::now_utc();
+    let now = shared::clock::now();
     put_sample(&hub, &source, "subscriptions/cancellation.json", |d| {
         d["id"] = customer.into();
         d["effective_date"] = json!(

@@ -11,6 +11,7 @@ pub const NAME: &str = "account-cleanup";
 
 pub fn function() -> Function {
     Function::event(NAME, |hub, event| Box::pin(handle(hub, event)))
+        .polling(&[shared::store::keys::Due::Cleanup])
 }
 
 pub async fn handle(hub: &Hub, _schedule: serde_json::Value) -> Result<CleanupReport, Failure> {

@@ -12,6 +12,7 @@ pub const NAME: &str = "billing-periods";
 
 pub fn function() -> Function {
     Function::event(NAME, |hub, event| Box::pin(handle(hub, event)))
+        .polling(&[shared::store::keys::Due::BillingPeriod])
 }
 
 #[derive(Debug, Serialize)]

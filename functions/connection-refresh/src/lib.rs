@@ -17,6 +17,7 @@ pub fn function() -> Function {
     Function::event_with(NAME, outbound, |hub, outbound, schedule| {
         Box::pin(handle(hub, outbound, schedule))
     })
+    .polling(&[shared::store::keys::Due::OAuthRefresh])
 }
 
 /// The outbound client, built once when the function starts.

@@ -12,6 +12,7 @@ pub const NAME: &str = "marketplace-suspensions";
 
 pub fn function() -> Function {
     Function::event(NAME, |hub, event| Box::pin(handle(hub, event)))
+        .polling(&[shared::store::keys::Due::Suspension])
 }
 
 pub async fn handle(hub: &Hub, _schedule: serde_json::Value) -> Result<SuspensionReport, Failure> {

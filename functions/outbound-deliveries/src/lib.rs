@@ -19,6 +19,7 @@ pub fn function() -> Function {
     Function::event_with(NAME, init, |hub, deliveries, schedule| {
         Box::pin(handle(hub, deliveries, schedule))
     })
+    .polling(&[shared::store::keys::Due::Delivery])
 }
 
 /// The outbound client and the queue, built once when the function starts.

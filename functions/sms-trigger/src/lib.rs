@@ -23,6 +23,7 @@ pub fn function() -> Function {
     Function::event_with(NAME, sender, |hub, sender, schedule| {
         Box::pin(handle(hub, sender, schedule))
     })
+    .polling(&[shared::store::keys::Due::Sms])
 }
 
 /// The sender and its gateway client, built once when the function starts.

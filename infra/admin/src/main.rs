@@ -314,7 +314,14 @@ async fn main() -> ExitCode {
         kid,
     } = &cli.command
     {
-        return match sign(claims, private_key.as_deref(), *expires_in, kid.clone()) {
+        let now = signing_time().await;
+        return match sign(
+            claims,
+            private_key.as_deref(),
+            *expires_in,
+            kid.clone(),
+            now,
+        ) {
             Ok(jwt) => {
                 println!("{jwt}");
                 ExitCode::SUCCESS
@@ -408,11 +415,48 @@ async fn failed_invocations() -> Result<hub_admin::failed::FailedInvocations> {
     Ok(hub_admin::failed::FailedInvocations::new(&sdk, queue))
 }
 
+/// "Now" for `iat` and `exp`: the local stand-in's clock when one runs (it may have been
+/// moved forward: `POST /_local/clock`), found by `HUB_LOCAL_URL` (in `.hub/local.env`)
+/// or the demo partner's `base_url`; else this machine's.
+async fn signing_time() -> time::OffsetDateTime {
+    let base = std::env::var("HUB_LOCAL_URL").ok().or_else(|| {
+        let demo = std::fs::read_to_string(".hub/demo-partner.json").ok()?;
+        let demo: serde_json::Value = serde_json::from_str(&demo).ok()?;
+        demo["base_url"].as_str().map(str::to_owned)
+    });
+    let Some(base) = base else {
+        return shared::clock::now();
+    };
+    let url = format!("{}/_local/clock", base.trim_end_matches('/'));
+    // reqwest wants a process-wide TLS provider even for a plain-HTTP call.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let read = async {
+        let answer: serde_json::Value = reqwest::Client::new()
+            .get(&url)
+            .timeout(std::time::Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        shared::clock::parse_rfc3339(answer["now"].as_str()?)
+    };
+    match read.await {
+        Some(now) => now,
+        None => {
+            eprintln!("hub-admin: no stand-in clock at {url}; signing at this machine's time");
+            shared::clock::now()
+        }
+    }
+}
+
 fn sign(
     claims: &Path,
     private_key: Option<&Path>,
     expires_in: i64,
     kid: Option<String>,
+    now: time::OffsetDateTime,
 ) -> Result<String> {
     let mut claims: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(claims)?)?;
     let pem = match private_key {
@@ -427,9 +471,7 @@ fn sign(
                 .to_owned()
         }
     };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs() as i64;
+    let now = now.unix_timestamp();
     claims["iat"] = now.into();
     claims["exp"] = (now + expires_in).into();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS512);

@@ -16,6 +16,7 @@
 //!
 //! The template is the only list of routes, rules and schedules.
 
+pub mod clock;
 pub mod cron;
 pub mod demo;
 pub mod emails;
@@ -169,6 +170,8 @@ pub struct StandIn {
     pub recorder: recorder::Recorder,
     /// The AWS round trips of every request and event so far (see `round_trips`).
     pub round_trips: round_trips::RoundTripLog,
+    /// The hub's "now" for everything this stand-in runs (`/_local/clock`).
+    pub clock: clock::LocalClock,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     _emulator: EmulatorHandle,
@@ -196,6 +199,8 @@ impl StandIn {
                 self.dead_letter_queue_url().unwrap_or_default(),
             ),
             ("AWS_ENDPOINT_URL", self.emulator_endpoint.as_str()),
+            // Its clock (`hub-admin sign` signs at the stand-in's "now").
+            ("HUB_LOCAL_URL", self.base_url.as_str()),
             // The stand-in serves the Lambda Invoke API itself (`hub-admin reinvoke`).
             ("AWS_ENDPOINT_URL_LAMBDA", self.base_url.as_str()),
             ("AWS_REGION", "us-east-1"),
@@ -309,6 +314,7 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
     let mut by_logical_id: HashMap<String, (String, functions::Invoke)> = HashMap::new();
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let hub_clock = shared::clock::Clock::new();
     for def in &definitions {
         let mut env: HashMap<String, String> = def
             .environment
@@ -333,24 +339,30 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
             // Its environment names the signing key: the demo's tokens are issued here.
             embed_hub = Some(hub.clone());
         }
-        let function = functions::find(&def.binary)
-            .ok_or_else(|| StandInError::Function {
-                function: def.logical_id.clone(),
-                message: format!(
-                    "binary {} is not known to hub-local (add it to functions.rs)",
-                    def.binary
-                ),
-            })?
+        let function = functions::find(&def.binary).ok_or_else(|| StandInError::Function {
+            function: def.logical_id.clone(),
+            message: format!(
+                "binary {} is not known to hub-local (add it to functions.rs)",
+                def.binary
+            ),
+        })?;
+        let polls = function.polls;
+        let function = function
             .bind(hub)
             .map_err(|message| StandInError::Function {
                 function: def.logical_id.clone(),
                 message,
             })?;
         let (router, invoke) = match function {
-            functions::Entry::Http(router) => (Some(router), None),
+            functions::Entry::Http(router) => {
+                (Some(clock::scoped_router(&hub_clock, router)), None)
+            }
             functions::Entry::Event(invoke) => (
                 None,
-                Some(round_trip_log.measured_invoke(&def.binary, invoke)),
+                Some(
+                    round_trip_log
+                        .measured_invoke(&def.binary, clock::scoped_invoke(&hub_clock, invoke)),
+                ),
             ),
         };
         let missing = |what: &str| StandInError::Function {
@@ -466,6 +478,7 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
             local_schedules.push(schedules::LocalSchedule {
                 name,
                 expression,
+                polls,
                 invoke,
                 on_failure: on_failure.clone(),
             });
@@ -522,35 +535,59 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
 
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
+    // The stand-in's own tasks read the time on its clock too (failure records, stream
+    // records' arrival times).
     for poller in pollers {
-        tasks.push(tokio::spawn(poller.run(shutdown_rx.clone())));
+        tasks.push(tokio::spawn(
+            hub_clock
+                .clone()
+                .scope_owned(poller.run(shutdown_rx.clone())),
+        ));
     }
     for poller in stream_pollers {
-        tasks.push(tokio::spawn(poller.run(shutdown_rx.clone())));
+        tasks.push(tokio::spawn(
+            hub_clock
+                .clone()
+                .scope_owned(poller.run(shutdown_rx.clone())),
+        ));
     }
     if options.run_timers {
         for schedule in &local_schedules {
             let timer = schedules::Timer::parse(&schedule.expression)
                 .map_err(|e| StandInError::Template(format!("{}: {e}", schedule.name)))?;
-            tasks.push(tokio::spawn(schedules::run_timer(
-                schedule.clone(),
-                timer,
-                shutdown_rx.clone(),
-                schedules::system_clock(),
+            tasks.push(tokio::spawn(hub_clock.clone().scope_owned(
+                schedules::run_timer(
+                    schedule.clone(),
+                    timer,
+                    shutdown_rx.clone(),
+                    schedules::of(&hub_clock),
+                ),
             )));
         }
     }
     let partner_buses = partner_buses::PartnerBuses::new(&sdk, &options.prefix);
     let recorder = recorder::Recorder::default();
+    let local_clock = clock::LocalClock::new(
+        hub_clock.clone(),
+        &local_schedules,
+        aws_sdk_dynamodb::Client::new(&sdk),
+        resources
+            .table_name()
+            .ok_or_else(|| StandInError::Template("the template declares no table".into()))?
+            .to_owned(),
+    )
+    .map_err(StandInError::Template)?;
     let app = shared::http::with_fallbacks(
         routes::build(bound_routes, &round_trip_log)?
             .merge(round_trip_log.clone().router())
+            .merge(local_clock.clone().router())
             .merge(schedules::admin_router(local_schedules))
             .merge(partner_buses.clone().admin_router())
             .merge(recorder.clone().router())
             .merge(lambda_api::router(invocable))
             .merge(emails::router(endpoint.clone())),
     );
+    let app = clock::scoped_router(&hub_clock, app);
     let mut stop = shutdown_rx.clone();
     tasks.push(tokio::spawn(async move {
         let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -630,6 +667,7 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         partner_buses,
         recorder,
         round_trips: round_trip_log,
+        clock: local_clock,
         base_url,
         emulator_endpoint: endpoint,
         sdk,

@@ -20,6 +20,9 @@ pub struct LocalSchedule {
     /// `<FunctionLogicalId>.<EventName>`.
     pub name: String,
     pub expression: String,
+    /// The due work its function looks for (see `clock`): none fires it at every
+    /// occurrence.
+    pub polls: &'static [shared::store::keys::Due],
     pub invoke: Invoke,
     /// Where a run that fails its retries goes (Scheduler invokes asynchronously).
     pub on_failure: crate::failures::OnFailure,
@@ -42,6 +45,20 @@ impl Timer {
             .ok_or_else(|| format!("'{expression}' is neither rate(...) nor cron(...)"))
     }
 
+    /// Its first occurrence after `now` (a rate's occurrences are whole periods since the
+    /// Unix epoch).
+    pub fn next_after(&self, now: time::OffsetDateTime) -> Option<time::OffsetDateTime> {
+        match self {
+            Timer::Rate(period) => {
+                let period = i128::from(u64::try_from(period.as_micros()).ok()?.max(1));
+                let micros = now.unix_timestamp_nanos() / 1000;
+                let next = (micros.div_euclid(period) + 1) * period;
+                time::OffsetDateTime::from_unix_timestamp_nanos(next * 1000).ok()
+            }
+            Timer::Cron(cron) => cron.next_after(now),
+        }
+    }
+
     /// How long from `now` until it fires next.
     fn wait(&self, now: time::OffsetDateTime) -> Option<Duration> {
         match self {
@@ -56,11 +73,12 @@ impl Timer {
     }
 }
 
-/// The time as the timers see it (tests shift it).
+/// The time as the timers see it (the stand-in's clock; tests shift it).
 pub type Clock = Arc<dyn Fn() -> time::OffsetDateTime + Send + Sync>;
 
-pub fn system_clock() -> Clock {
-    Arc::new(shared::clock::now)
+pub fn of(clock: &shared::clock::Clock) -> Clock {
+    let clock = clock.clone();
+    Arc::new(move || clock.now())
 }
 
 /// Parses `rate(N minute|minutes|hour|hours|day|days)`.
@@ -214,6 +232,7 @@ mod tests {
         let schedule = LocalSchedule {
             name: "Test.EveryMinute".into(),
             expression: "cron(* * * * ? *)".into(),
+            polls: &[],
             invoke: Arc::new(move |event| {
                 let counter = counter.clone();
                 Box::pin(async move {

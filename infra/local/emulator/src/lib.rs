@@ -197,11 +197,12 @@ pub async fn test_resources(label: &str) -> Result<(SdkConfig, LocalResources), 
         .map_err(|e| EmulatorError::Start(e.to_string()))??;
     let sdk = emulator.sdk_config().await;
     let template = Template::load(&project_root().join("infra/template.yaml"))?;
+    // Unique per call: a counter beside the process id (processes may share an emulator
+    // through HUB_AWS_ENDPOINT).
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let suffix: u32 = std::process::id()
-        ^ (std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0));
+        .rotate_left(12)
+        .wrapping_add(CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     let resources =
         LocalResources::create(&sdk, &template, &format!("{label}-{suffix:08x}")).await?;
     Ok((sdk, resources))
