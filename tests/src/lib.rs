@@ -90,8 +90,22 @@ impl TestHub {
         Self::start_with(label, &[]).await
     }
 
+    /// A stand-in deploying `template` (e.g. a policy without an action) instead of the
+    /// project's.
+    pub async fn start_with_template(label: &str, template: &str) -> Self {
+        Self::start_options(label, &[], Some(template.to_owned())).await
+    }
+
     /// A stand-in deployed with template parameters.
     pub async fn start_with(label: &str, parameters: &[(&str, &str)]) -> Self {
+        Self::start_options(label, parameters, None).await
+    }
+
+    async fn start_options(
+        label: &str,
+        parameters: &[(&str, &str)],
+        template_text: Option<String>,
+    ) -> Self {
         let prefix = format!(
             "{label}-{}",
             shared::secrets::random_hex16().get(..8).unwrap_or("x")
@@ -102,6 +116,7 @@ impl TestHub {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
+        options.template_text = template_text;
         let stand_in = hub_local::start(options, emulator).await.expect("stand-in");
         Self {
             stand_in,
@@ -486,6 +501,13 @@ impl TestHub {
             })
             .collect();
         assert!(over.is_empty(), "over their round-trip goal: {over:#?}");
+        self.assert_nothing_denied();
+    }
+
+    /// No AWS call of the test was refused by the template's IAM policies.
+    pub fn assert_nothing_denied(&self) {
+        let denied = self.stand_in.authorizations.denied();
+        assert!(denied.is_empty(), "denied by IAM: {denied:#?}");
     }
 
     pub async fn stop(self) {

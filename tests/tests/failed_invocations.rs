@@ -52,7 +52,12 @@ async fn a_failing_handlers_event_ends_where_hub_admin_shows_it_and_runs_again()
         label: "account-timeline (failing)".into(),
         invoke: failing,
         on_failure: OnFailure {
-            sqs: sqs.clone(),
+            // Lambda sends the record with the function's role.
+            sqs: aws_sdk_sqs::Client::new(&hub_local::iam::signed_as(
+                &hub.stand_in.sdk,
+                "AccountTimelineFunction",
+                &hub.stand_in.aws_endpoint,
+            )),
             queue_url: Some(dlq.clone()),
             function: "account-timeline".into(),
         },
@@ -78,12 +83,13 @@ async fn a_failing_handlers_event_ends_where_hub_admin_shows_it_and_runs_again()
     assert_eq!(attempts.load(Ordering::SeqCst), MAX_RECEIVES as usize);
 
     // hub-admin failed-invocations shows it.
-    let lambda = aws_sdk_lambda::Client::from_conf(
-        aws_sdk_lambda::config::Builder::from(&hub.stand_in.sdk)
-            .endpoint_url(&hub.stand_in.base_url)
-            .build(),
+    // As an operator under the template's OperatorPolicy (the Invoke API included).
+    let operator = hub.stand_in.operator_sdk();
+    let failed = FailedInvocations::from_clients(
+        aws_sdk_sqs::Client::new(&operator),
+        aws_sdk_lambda::Client::new(&operator),
+        dlq.clone(),
     );
-    let failed = FailedInvocations::from_clients(sqs.clone(), lambda, dlq.clone());
     let listed = failed.list().await.unwrap();
     assert_eq!(listed.len(), 1, "{listed:?}");
     let entry = &listed[0];
@@ -122,5 +128,21 @@ async fn a_failing_handlers_event_ends_where_hub_admin_shows_it_and_runs_again()
         failed.reinvoke(&entry.id).await.is_err(),
         "gone once reinvoked"
     );
+    // The operator's calls and the function's destination were authorized as on AWS.
+    hub.assert_nothing_denied();
+    let decisions = hub.stand_in.authorizations.decisions();
+    for (principal, action) in [
+        ("AccountTimelineFunction", "sqs:SendMessage"),
+        ("OperatorPolicy", "sqs:ReceiveMessage"),
+        ("OperatorPolicy", "sqs:DeleteMessage"),
+        ("OperatorPolicy", "lambda:InvokeFunction"),
+    ] {
+        assert!(
+            decisions
+                .iter()
+                .any(|(d, _)| d.principal == principal && d.action == action),
+            "{principal} {action} was not authorized: {decisions:#?}"
+        );
+    }
     hub.stop().await;
 }

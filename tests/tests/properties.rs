@@ -23,7 +23,6 @@ use shared::{
     signed_payload::PayloadVerifier,
     subscriptions::TierCatalog,
 };
-use time::OffsetDateTime;
 
 /// Any JSON value, nested a few levels, with the strings and numbers that break parsers.
 fn arb_json() -> impl Strategy<Value = Value> {

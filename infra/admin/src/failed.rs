@@ -174,6 +174,12 @@ impl FailedInvocations {
                     .function
                     .clone()
                     .ok_or("the message names no function to invoke")?;
+                // Lambda's record names `...:function:<name>:$LATEST`; invoking that ARN
+                // needs `lambda:InvokeFunction` on the qualified ARN, which a policy on
+                // the function's own ARN does not grant. Unqualified is the same $LATEST.
+                let function = function
+                    .strip_suffix(":$LATEST")
+                    .map_or(function.clone(), str::to_owned);
                 self.lambda
                     .invoke()
                     .function_name(&function)

@@ -4,13 +4,15 @@
 //! Run: `cargo run -p hub-bench -- [--runs N] [--no-build]` (honours `CARGO_TARGET_DIR`).
 //! `cargo run --release -p hub-bench -- sms` measures the SMS send pipeline (`sms`).
 //! `cargo run -p hub-bench -- round-trips [--from FILE]` counts the AWS round trips of
-//! every route and event handler (`round_trips`); the init table is followed by the last
+//! every route and event handler (`round_trips`); `hub-bench iam-coverage --from FILE`
+//! checks the IAM decisions of a test run against the template (`iam_coverage`); the init table is followed by the last
 //! recorded round-trip table when there is one.
 //!
 //! Cold init is the time from spawning a release binary to its first
 //! `GET /2018-06-01/runtime/invocation/next` on a fake Runtime API on 127.0.0.1.
 //! Sizes are of the release binaries, which the workspace profile strips.
 
+mod iam_coverage;
 mod round_trips;
 mod sms;
 
@@ -65,6 +67,9 @@ async fn run() -> Result<bool, Error> {
         return sms::run(&args[1..]).await;
     }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if args.first().map(String::as_str) == Some("iam-coverage") {
+        return iam_coverage::run(&args[1..], &workspace);
+    }
     if args.first().map(String::as_str) == Some("round-trips") {
         return round_trips::run(&args[1..], &workspace).await;
     }

@@ -22,6 +22,7 @@ pub mod demo;
 pub mod emails;
 pub mod failures;
 pub mod functions;
+pub mod iam;
 pub mod lambda_api;
 pub mod oauth_provider;
 pub mod partner_buses;
@@ -74,6 +75,9 @@ pub struct Options {
     pub template_path: PathBuf,
     /// Template parameters to deploy with (as `sam deploy --parameter-overrides`).
     pub parameters: HashMap<String, String>,
+    /// The template's text to deploy instead of `template_path`'s (tests of a changed
+    /// template, e.g. a policy without an action the code needs).
+    pub template_text: Option<String>,
 }
 
 impl Options {
@@ -108,6 +112,7 @@ impl Options {
             record_outbound: std::env::var("HUB_OUTBOUND").map_or(true, |v| v != "real"),
             template_path: root.join("infra/template.yaml"),
             parameters: HashMap::new(),
+            template_text: None,
         })
     }
 
@@ -121,6 +126,7 @@ impl Options {
             record_outbound: true,
             template_path: hub_emulator::project_root().join("infra/template.yaml"),
             parameters: HashMap::new(),
+            template_text: None,
         }
     }
 }
@@ -148,8 +154,15 @@ pub const DEMO_EVENT_SOURCE: &str = "partner.demo";
 /// A running stand-in.
 pub struct StandIn {
     pub base_url: String,
+    /// The emulator, as the account's administrator reaches it (no IAM).
     pub emulator_endpoint: String,
+    /// The emulator behind IAM as AWS enforces it: where the functions and `hub-admin`
+    /// send their AWS calls (see `iam`).
+    pub aws_endpoint: String,
+    /// The administrator's config (set-up, inspection): the emulator, unchecked.
     pub sdk: SdkConfig,
+    /// Every IAM decision so far (see `iam`).
+    pub authorizations: iam::AuthorizationLog,
     pub resources: LocalResources,
     /// A hub with the template's global configuration, for inspection.
     pub hub: Arc<Hub>,
@@ -198,19 +211,24 @@ impl StandIn {
                 "DEAD_LETTER_QUEUE_URL",
                 self.dead_letter_queue_url().unwrap_or_default(),
             ),
-            ("AWS_ENDPOINT_URL", self.emulator_endpoint.as_str()),
+            // hub-admin's calls are checked against the template's OperatorPolicy, as
+            // on AWS with that policy attached (the Lambda Invoke API included).
+            ("AWS_ENDPOINT_URL", self.aws_endpoint.as_str()),
             // Its clock (`hub-admin sign` signs at the stand-in's "now").
             ("HUB_LOCAL_URL", self.base_url.as_str()),
-            // The stand-in serves the Lambda Invoke API itself (`hub-admin reinvoke`).
-            ("AWS_ENDPOINT_URL_LAMBDA", self.base_url.as_str()),
             ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_ACCESS_KEY_ID", iam::OPERATOR),
             ("AWS_SECRET_ACCESS_KEY", "testing"),
             ("AWS_EC2_METADATA_DISABLED", "true"),
         ]
         .iter()
         .map(|(k, v)| format!("{k}={v}\n"))
         .collect()
+    }
+
+    /// An AWS config signed as the operator (`hub-admin` under `OperatorPolicy`).
+    pub fn operator_sdk(&self) -> SdkConfig {
+        iam::signed_as(&self.sdk, iam::OPERATOR, &self.aws_endpoint)
     }
 
     /// The template's dead-letter queue, where failed invocations end.
@@ -268,8 +286,11 @@ pub async fn start_emulator(shared: bool) -> Result<EmulatorHandle, StandInError
 }
 
 pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn, StandInError> {
-    let template =
-        Template::load(&options.template_path).map_err(hub_emulator::EmulatorError::from)?;
+    let template = match &options.template_text {
+        Some(text) => Template::parse(text),
+        None => Template::load(&options.template_path),
+    }
+    .map_err(hub_emulator::EmulatorError::from)?;
     let endpoint = emulator.get().endpoint.clone();
     let sdk = emulator.get().sdk_config().await;
     let mut resources = LocalResources::create(&sdk, &template, &options.prefix).await?;
@@ -293,14 +314,88 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         .map_err(StandInError::Wiring)?;
     resources.parameters.extend(options.parameters.clone());
     let conditions = template.conditions(&|id, attr| resources.lookup(id, attr));
+    // Functions are named by their binary locally (`!Ref`), with the ARN Lambda would
+    // give them (`!GetAtt X.Arn`, e.g. in the operator's policy).
+    let function_names: HashMap<String, String> = template
+        .functions()
+        .map_err(|e| StandInError::Template(e.to_string()))?
+        .into_iter()
+        .map(|def| (def.logical_id, def.binary))
+        .collect();
     let lookup = |id: &str, attr: Option<&str>| match id.strip_prefix("Condition::") {
         Some(name) => conditions.get(name).map(bool::to_string),
-        None => resources.lookup(id, attr),
+        None => resources.lookup(id, attr).or_else(|| {
+            let binary = function_names.get(id)?;
+            match attr {
+                None => Some(binary.clone()),
+                Some("Arn") => Some(failures::function_arn(binary)),
+                _ => None,
+            }
+        }),
     };
 
     let definitions = template
         .functions()
         .map_err(|e| StandInError::Template(e.to_string()))?;
+
+    // IAM: each function's role, and the operator's policy, as the template renders them.
+    let mut principals = HashMap::new();
+    for def in &definitions {
+        let policies = hub_emulator::iam::function_policies(&template, &def.logical_id, &lookup)
+            .map_err(|message| StandInError::Function {
+                function: def.logical_id.clone(),
+                message: format!("its IAM policies: {message}"),
+            })?;
+        principals.insert(def.logical_id.clone(), iam::Principal { policies });
+    }
+    let operator = hub_emulator::iam::managed_policy(&template, iam::OPERATOR, &lookup)
+        .map_err(|e| StandInError::Template(format!("{}: {e}", iam::OPERATOR)))?;
+    principals.insert(
+        iam::OPERATOR.to_owned(),
+        iam::Principal {
+            policies: vec![operator],
+        },
+    );
+    let mut index = hub_emulator::iam::ResourceIndex::new(
+        hub_emulator::ACCOUNT,
+        hub_emulator::resources::REGION,
+    );
+    index
+        .verified_email_identities
+        .insert(emails::LOCAL_SENDER.to_owned());
+    let aws_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let aws_endpoint = format!("http://{}", aws_listener.local_addr()?);
+    // A changed template (a test taking an action out) is no deployment of the
+    // project's: its decisions stay out of the suite's log.
+    let authorizations = match options.template_text {
+        Some(_) => iam::AuthorizationLog::default(),
+        None => iam::AuthorizationLog::from_env(),
+    };
+    let enforcer = iam::Enforcer::new(
+        principals,
+        index,
+        endpoint.clone(),
+        base_url.clone(),
+        authorizations.clone(),
+    );
+    let unchecked = enforcer.unchecked();
+    for line in &unchecked {
+        tracing::warn!("IAM condition not checked by the stand-in: {line}");
+    }
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    {
+        let mut stop = shutdown_rx.clone();
+        let app = enforcer.router();
+        tasks.push(tokio::spawn(async move {
+            let server = axum::serve(aws_listener, app).with_graceful_shutdown(async move {
+                let _ = stop.changed().await;
+            });
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "the stand-in's IAM proxy stopped");
+            }
+        }));
+    }
     let mut bound_routes = Vec::new();
     let mut local_schedules = Vec::new();
     let mut pollers = Vec::new();
@@ -334,7 +429,9 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         // The stand-in's own hub (seeding, inspection) is not a function's: its caches
         // stay the functions' own, so their first invocation is cold.
         global_hub.get_or_insert_with(|| Arc::new(Hub::new(config.clone(), &sdk)));
-        let hub = Arc::new(Hub::new(config, &sdk));
+        // The function calls AWS as its role, through the IAM proxy.
+        let function_sdk = iam::signed_as(&sdk, &def.logical_id, &aws_endpoint);
+        let hub = Arc::new(Hub::new(config, &function_sdk));
         if def.binary == embed_api::NAME {
             // Its environment names the signing key: the demo's tokens are issued here.
             embed_hub = Some(hub.clone());
@@ -383,7 +480,8 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
             });
         }
         let on_failure = failures::OnFailure {
-            sqs: sqs.clone(),
+            // Lambda sends a failed invocation to its destination with the function's role.
+            sqs: aws_sdk_sqs::Client::new(&function_sdk),
             queue_url: def
                 .on_failure
                 .as_ref()
@@ -515,10 +613,16 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         served.push(format!("stream {stream_arn} -> {binary}"));
         stream_pollers.push(streams::StreamPoller {
             http: reqwest::Client::new(),
-            endpoint: endpoint.clone(),
+            // Lambda reads the stream with the function's role.
+            endpoint: aws_endpoint.clone(),
+            access_key: mapping.function.clone(),
             stream_arn,
             on_failure: failures::OnFailure {
-                sqs: sqs.clone(),
+                sqs: aws_sdk_sqs::Client::new(&iam::signed_as(
+                    &sdk,
+                    &mapping.function,
+                    &aws_endpoint,
+                )),
                 queue_url: mapping
                     .on_failure
                     .as_ref()
@@ -533,8 +637,6 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
     let hub = global_hub
         .ok_or_else(|| StandInError::Template("the template declares no function".into()))?;
 
-    let (shutdown, shutdown_rx) = watch::channel(false);
-    let mut tasks = Vec::new();
     // The stand-in's own tasks read the time on its clock too (failure records, stream
     // records' arrival times).
     for poller in pollers {
@@ -585,6 +687,7 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
             .merge(partner_buses.clone().admin_router())
             .merge(recorder.clone().router())
             .merge(lambda_api::router(invocable))
+            .merge(iam::admin_router(authorizations.clone(), unchecked))
             .merge(emails::router(endpoint.clone())),
     );
     let app = clock::scoped_router(&hub_clock, app);
@@ -670,6 +773,8 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
         clock: local_clock,
         base_url,
         emulator_endpoint: endpoint,
+        aws_endpoint,
+        authorizations,
         sdk,
         resources,
         hub,

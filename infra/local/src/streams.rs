@@ -28,6 +28,8 @@ pub struct StreamPoller {
     pub http: reqwest::Client,
     /// The emulator's endpoint (it serves DynamoDB Streams' JSON API).
     pub endpoint: String,
+    /// Who reads: the function's role (its logical id, see `iam`).
+    pub access_key: String,
     pub stream_arn: String,
     pub mapping: StreamMapping,
     pub invoke: Invoke,
@@ -206,7 +208,8 @@ impl StreamPoller {
             .header(
                 "Authorization",
                 format!(
-                    "AWS4-HMAC-SHA256 Credential=testing/20260101/{}/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+                    "AWS4-HMAC-SHA256 Credential={}/20260101/{}/dynamodb/aws4_request, SignedHeaders=host, Signature=0",
+                    self.access_key,
                     hub_emulator::resources::REGION
                 ),
             )

@@ -5,6 +5,7 @@
 //!
 //! Set `HUB_AWS_ENDPOINT` to use an emulator that is already running instead.
 
+pub mod iam;
 mod install;
 pub use install::{Python, ensure_python_tool};
 pub mod resources;
