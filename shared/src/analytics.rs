@@ -285,10 +285,16 @@ pub fn days_in_range(
         });
     }
     let mut out = Vec::with_capacity(days as usize);
-    let mut day = start;
-    while day <= end {
-        out.push(day);
-        day = day.next_day().expect("date in range");
+    let mut day = Some(start);
+    // `next_day` of the range's last day (9999-12-31) is none: stop at `end`, never step
+    // past it.
+    while let Some(current) = day.filter(|d| *d <= end) {
+        out.push(current);
+        day = if current == end {
+            None
+        } else {
+            current.next_day()
+        };
     }
     Ok(out)
 }

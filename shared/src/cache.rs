@@ -3,17 +3,28 @@
 //! Entries older than the limit are never answered; when the bound is reached the
 //! expired entries go, and if it is still full, everything does (a warm function rarely
 //! sees that many keys within the limit, and starting over is always correct).
+//! Ages are on the hub's clock: a stand-in whose clock moved a day on has forgotten
+//! what it remembered, as a function would have.
 
 use std::{
     collections::HashMap,
     hash::Hash,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
+
+use time::OffsetDateTime;
+
+/// Whether an entry stored `at` is younger than `ttl` (one taken in the future, which
+/// only a clock set back could make, counts as old).
+fn fresh(at: OffsetDateTime, ttl: Duration) -> bool {
+    let age = crate::clock::now() - at;
+    !age.is_negative() && age < ttl
+}
 
 #[derive(Debug)]
 pub struct TtlCache<K, V> {
-    entries: Arc<Mutex<HashMap<K, (V, Instant)>>>,
+    entries: Arc<Mutex<HashMap<K, (V, OffsetDateTime)>>>,
     ttl: Duration,
     capacity: usize,
 }
@@ -49,7 +60,7 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .get(key)
-            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .filter(|(_, at)| fresh(*at, self.ttl))
             .map(|(value, _)| value.clone())
     }
 
@@ -59,12 +70,12 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= self.capacity {
-            entries.retain(|_, (_, at)| at.elapsed() < self.ttl);
+            entries.retain(|_, (_, at)| fresh(*at, self.ttl));
             if entries.len() >= self.capacity {
                 entries.clear();
             }
         }
-        entries.insert(key, (value, Instant::now()));
+        entries.insert(key, (value, crate::clock::now()));
     }
 
     /// The value remembered for `key`, else what `fetch` finds (remembered when found;
@@ -102,18 +113,27 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn entries_expire_and_the_bound_holds() {
-        let cache = TtlCache::new(Duration::from_millis(50), 2);
-        cache.insert("a", 1);
-        cache.insert("b", 2);
-        assert_eq!(cache.get("a"), Some(1));
-        cache.insert("c", 3);
-        assert!(cache.entries.lock().unwrap().len() <= 2);
-        assert_eq!(cache.get("c"), Some(3));
-        std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(cache.get("c"), None, "expired");
-        cache.remove("c");
+    #[tokio::test]
+    async fn entries_expire_on_the_hubs_clock_and_the_bound_holds() {
+        let clock = crate::clock::Clock::new();
+        let moved = clock.clone();
+        clock
+            .scope(async move {
+                let cache = TtlCache::new(Duration::from_secs(30), 2);
+                cache.insert("a", 1);
+                cache.insert("b", 2);
+                assert_eq!(cache.get("a"), Some(1));
+                cache.insert("c", 3);
+                assert!(cache.entries.lock().unwrap().len() <= 2);
+                assert_eq!(cache.get("c"), Some(3));
+                // Days pass on the stand-in's clock, not in this process: no sleep.
+                moved
+                    .set(moved.now() + time::Duration::seconds(31))
+                    .unwrap();
+                assert_eq!(cache.get("c"), None, "expired");
+                cache.remove("c");
+            })
+            .await;
 
         let off = TtlCache::new(Duration::ZERO, 10);
         off.insert("a", 1);

@@ -125,7 +125,7 @@ impl Config {
                 Self::DEFAULT_MAX_PAYLOAD_LIFETIME,
             )?,
             clock_skew: seconds("CLOCK_SKEW_SECONDS", Self::DEFAULT_CLOCK_SKEW)?,
-            sso_link_lifetime: seconds("SSO_LINK_LIFETIME_SECONDS", Duration::from_secs(300))?,
+            sso_link_lifetime: seconds("SSO_LINK_LIFETIME_SECONDS", Duration::from_secs(3600))?,
             sender_email: get("SENDER_EMAIL")
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty()),

@@ -202,6 +202,31 @@ pub fn claims_into<T: DeserializeOwned>(claims: &Claims) -> Result<T, serde_json
     serde_json::from_str(&claims.json)
 }
 
+/// What makes a signed payload the one it is, whatever text carries it: its signature's
+/// bytes (RS512 is deterministic, and the signature covers header and claims). Single
+/// use is keyed by this, never by the text as received: the verifier trims whitespace and
+/// a decoder may ignore a last character's unused bits, so many texts are one payload.
+/// `None` for text with no decodable signature (which never verifies).
+pub fn signature_identity(jwt: &str) -> Option<String> {
+    use base64::{
+        Engine,
+        alphabet::URL_SAFE,
+        engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig},
+    };
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &URL_SAFE,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let signature = jwt.trim().rsplit('.').next()?;
+    let bytes = LENIENT.decode(signature).ok().filter(|b| !b.is_empty())?;
+    Some(format!("sig:{}", URL_SAFE_NO_PAD_ENCODE.encode(bytes)))
+}
+
+const URL_SAFE_NO_PAD_ENCODE: base64::engine::GeneralPurpose =
+    base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 /// The `alg` named in a JWT header, read without trusting it.
 fn jwt_alg(jwt: &str) -> Option<String> {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -217,6 +242,44 @@ mod tests {
     use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
     use jsonwebtoken::{EncodingKey, Header};
     use serde_json::json;
+
+    #[test]
+    fn one_signature_is_one_identity_whatever_text_carries_it() {
+        let jwt = sign(json!({"shop": "a.example", "iat": 1, "exp": 2}));
+        let id = signature_identity(&jwt).unwrap();
+        let (head, signature) = jwt.rsplit_once('.').unwrap();
+        let last = signature.chars().last().unwrap();
+        // A 512-byte signature: 683 base64 characters, the last carrying 2 unused bits.
+        let sibling = base64::alphabet::URL_SAFE
+            .as_str()
+            .chars()
+            .find(|c| {
+                *c != last && {
+                    let index = |c: char| base64::alphabet::URL_SAFE.as_str().find(c).unwrap();
+                    index(*c) >> 2 == index(last) >> 2
+                }
+            })
+            .unwrap();
+        let variant = format!("{head}.{}{sibling}", &signature[..signature.len() - 1]);
+        for text in [
+            format!(" {jwt}"),
+            format!("{jwt} "),
+            format!("{jwt}\n"),
+            format!("\t{jwt}\r\n"),
+            format!("{jwt}=="),
+            variant,
+        ] {
+            assert_eq!(
+                signature_identity(&text).as_deref(),
+                Some(id.as_str()),
+                "{text:?}"
+            );
+        }
+        let other = sign(json!({"shop": "b.example", "iat": 1, "exp": 2}));
+        assert_ne!(signature_identity(&other), Some(id));
+        assert_eq!(signature_identity("a.b."), None);
+        assert_eq!(signature_identity("a.b.!!!"), None);
+    }
 
     const KEY_A: &str = include_str!("../../tests/fixtures/keys/partner-a.key");
     const PUB_A: &str = include_str!("../../tests/fixtures/keys/partner-a.key.pub");

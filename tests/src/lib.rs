@@ -592,7 +592,7 @@ pub fn sso_link(
         "shop": shop,
         "user": {"firstName": "Ana", "lastName": "Ionescu", "email": email}
     });
-    let jwt = sign_rs512(partner.private_key, &claims, lifetime);
+    let jwt = hub.sign_rs512(partner.private_key, &claims, lifetime);
     hub.url(&format!(
         "/api/admin/users/partnerSignin/{}/{jwt}",
         partner.token

@@ -94,7 +94,16 @@ async fn sso_links_sign_in_once_and_the_page_shows_only_the_partners_shops() {
     hub.confirm_plans(&a, "admin-shop.com", &[1]).await;
 
     // A's link: signed in, cookie flags as the contract's page needs.
-    let url = sso_link(&hub, &a, "admin-shop.com", "Owner@Shop.com", 300);
+    // Signed as the contract signs its payloads: expiresIn '1h'. Longer is refused.
+    let too_long = get(
+        &client,
+        &sso_link(&hub, &a, "admin-shop.com", "Owner@Shop.com", 3601 + 60),
+        None,
+    )
+    .await;
+    assert_eq!(too_long.status, 401, "{}", too_long.body);
+    assert!(too_long.cookie.is_none());
+    let url = sso_link(&hub, &a, "admin-shop.com", "Owner@Shop.com", 3600);
     let signed_in = get(&client, &url, None).await;
     assert_eq!(
         (signed_in.status, signed_in.location.as_deref()),
@@ -123,6 +132,31 @@ async fn sso_links_sign_in_once_and_the_page_shows_only_the_partners_shops() {
     assert!(replayed.content_type.starts_with("text/html"));
     assert!(replayed.body.contains("already used"));
     assert!(replayed.cookie.is_none());
+    // Nor with whitespace or another spelling of the same signature: single use is by
+    // the signature's bytes, not the link's text.
+    let last = url.chars().last().unwrap();
+    let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let index = |c: char| alphabet.find(c).unwrap();
+    let sibling = alphabet
+        .chars()
+        .find(|c| *c != last && index(*c) >> 2 == index(last) >> 2)
+        .unwrap();
+    for variant in [
+        format!("{url}%20"),
+        format!("{url}%0A"),
+        format!("{url}%09"),
+        format!("{url}%3D%3D"),
+        format!("{}{sibling}", &url[..url.len() - 1]),
+    ] {
+        let again = get(&client, &variant, None).await;
+        assert!(
+            again.status == 410 || again.status == 401,
+            "{variant}: {} {}",
+            again.status,
+            again.body
+        );
+        assert!(again.cookie.is_none(), "{variant} signed someone in");
+    }
 
     // The welcome email went through SES (the emulator's), with the confirmation link.
     let emails: Value = reqwest::get(hub.url("/_local/emails"))
@@ -157,7 +191,7 @@ async fn sso_links_sign_in_once_and_the_page_shows_only_the_partners_shops() {
     );
     let bad_links = [
         (
-            sso_link(&hub, &a, "admin-shop.com", "x@shop.com", 3600),
+            sso_link(&hub, &a, "admin-shop.com", "x@shop.com", 2 * 3600),
             401,
             "lives longer than the link lifetime",
         ),

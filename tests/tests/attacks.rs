@@ -626,6 +626,26 @@ async fn bodies(hub: &TestHub, attacker: &TestPartner, marketplace_token: &str) 
         );
         cases += 1;
     }
+    // The last days of the hub's time range are a range like any other (no panic, no
+    // 5xx): the customer is unknown, so 404.
+    for (start, end) in [
+        ("9999-12-30", "9999-12-31"),
+        ("9999-12-31", "9999-12-31T23:59:59Z"),
+    ] {
+        let path =
+            format!("/api/v0/partners/customers/c/analytics?startDate={start}&endDate={end}");
+        let (status, body, _) = caller
+            .send(
+                "GET",
+                &path,
+                analytics,
+                &[("x-rlv-analytics-key", &attacker.analytics_key)],
+                None,
+            )
+            .await;
+        assert_eq!(status, 404, "{path}: {body}");
+        cases += 1;
+    }
     assert_eq!(hub.table_keys().await, before);
     cases
 }

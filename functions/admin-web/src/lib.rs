@@ -150,7 +150,10 @@ async fn sso(
         email: email.clone(),
         first_name: name(user.first_name),
         last_name: name(user.last_name),
-        link: params.payload.clone(),
+        // Single use is by signature, never by the link's text (a `%20` added to a
+        // used link must not make it a new one).
+        link: shared::signed_payload::signature_identity(&params.payload)
+            .ok_or_else(|| bad("signature"))?,
         link_expires_at,
     };
     let signed_in = hub
