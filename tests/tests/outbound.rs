@@ -272,3 +272,33 @@ async fn partners_webhooks_carry_the_shop_secret_key_and_a_verifiable_signature_
 fn body_json(delivery: &Delivery) -> Value {
     serde_json::from_str(&delivery.body).unwrap()
 }
+
+/// `Retry-After` as an HTTP date (RFC 9110) is read as the wait until that date, on the
+/// hub's clock, not as a minute.
+#[tokio::test(flavor = "multi_thread")]
+async fn retry_after_as_an_http_date_is_the_wait_until_that_date() {
+    let hub = TestHub::start("retry-date").await;
+    let queue = deliveries(&hub, Duration::from_secs(10));
+    // The hub's clock is a day ahead of this machine's: the date is read on the hub's.
+    hub.advance_clock("1d").await;
+    let until = hub.now() + Duration::from_secs(2 * 3600);
+    let date = httpdate::fmt_http_date(std::time::SystemTime::from(until));
+    hub.script_outbound(json!([
+        {"host": "partner.example.com", "status": 429, "headers": {"retry-after": date}},
+    ]))
+    .await;
+    let request = OutboundRequest::post_json(HOOK, &json!({"usageRecords": []}));
+    let delivery = Delivery::new("webhook.raw", None, &request);
+    queue.enqueue(&delivery).await.unwrap();
+    let fired = hub
+        .fire_schedule("OutboundDeliveriesFunction.Deliver")
+        .await;
+    assert_eq!(fired["result"]["retrying"], 1, "{fired}");
+    let stored = queue.get(&delivery.id).await.unwrap().unwrap();
+    assert_eq!(stored.last_status, Some(429));
+    let next = shared::clock::parse_rfc3339(stored.next_attempt_at.as_deref().unwrap()).unwrap();
+    assert!(
+        next >= until - Duration::from_secs(2) && next <= until + Duration::from_secs(600),
+        "next attempt {next}, Retry-After {date}"
+    );
+}

@@ -313,14 +313,26 @@ fn transport_error(err: &reqwest::Error) -> OutboundError {
 
 /// `Retry-After` in seconds (the HTTP-date form is read as "later", one minute).
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    let delay = match value.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => Duration::from_secs(60),
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(value, crate::clock::now())
+}
+
+/// The one reading of `Retry-After` (RFC 9110): whole seconds, or an HTTP date (the wait
+/// until it, from `now` on the hub's clock; a date passed is no wait). Capped at
+/// [`MAX_RETRY_AFTER`]; `None` for anything else (the caller's own backoff applies).
+pub fn parse_retry_after(value: &str, now: time::OffsetDateTime) -> Option<Duration> {
+    let value = value.trim();
+    let delay = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // More digits than a u64 holds is a very long wait, not a parse error.
+        Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX))
+    } else {
+        let at = time::OffsetDateTime::from(httpdate::parse_http_date(value).ok()?);
+        let wait = at - now;
+        if wait.is_negative() {
+            Duration::ZERO
+        } else {
+            Duration::try_from(wait).unwrap_or(MAX_RETRY_AFTER)
+        }
     };
     Some(delay.min(MAX_RETRY_AFTER))
 }
@@ -356,6 +368,46 @@ impl reqwest::dns::Resolve for PublicOnly {
             }
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
+    }
+}
+
+#[cfg(test)]
+mod retry_after_tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_in_seconds_or_as_an_http_date() {
+        let now = crate::clock::parse_rfc3339("2026-12-04T10:00:00Z").unwrap();
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Fri, 04 Dec 2026 10:05:00 GMT", now),
+            Some(Duration::from_secs(300))
+        );
+        // RFC 850 and asctime forms are HTTP dates too.
+        assert_eq!(
+            parse_retry_after("Friday, 04-Dec-26 10:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            parse_retry_after("Fri Dec  4 10:01:00 2026", now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_retry_after("Fri, 04 Dec 2026 09:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date passed: no wait"
+        );
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(MAX_RETRY_AFTER)
+        );
+        for bad in ["", "-5", "1.5", "soon", "Fri, 99 Dec 2026 10:00:00 GMT"] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+        }
     }
 }
 
