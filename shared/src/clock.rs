@@ -93,6 +93,15 @@ impl Clock {
         }
     }
 
+    /// Moves the clock to `at` unless it is already there or later (real time passes
+    /// while runs fired on the way take their time); answers its now.
+    pub fn move_at_least_to(&self, at: OffsetDateTime) -> OffsetDateTime {
+        match self.set(at) {
+            Ok(at) => at,
+            Err(_) => self.now(),
+        }
+    }
+
     /// Runs `future` with this clock as the hub's "now" (see [`now`]). Tasks the future
     /// spawns do not inherit it: scope them too.
     pub async fn scope<F: Future>(&self, future: F) -> F::Output {

@@ -775,5 +775,18 @@ async fn throttling(hub: &TestHub, attacker: &TestPartner) -> usize {
     };
     let (status, body) = caller.provision(&victim.token, &forged).await;
     assert_eq!((status, code(&body)), (429, "too_many_failures"), "{body}");
-    cases + 1
+    // Strangers filled the victim's counter, yet its correctly signed payloads go
+    // through: only the private key makes a good signature (the token is in every SSO
+    // link a shop user sees).
+    let genuine = sign_rs512(PARTNER_B_KEY, &fresh_claims("still-served.com"), 600);
+    let (status, body) = Caller {
+        hub,
+        ip: "198.51.100.9".into(),
+    }
+    .provision(&victim.token, &genuine)
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = caller.provision(&victim.token, &forged).await;
+    assert_eq!((status, code(&body)), (429, "too_many_failures"), "{body}");
+    cases + 3
 }

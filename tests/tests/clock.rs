@@ -118,6 +118,10 @@ async fn the_clock_never_runs_back_and_refuses_what_it_cannot_read() {
         json!({"advance": "1000000000d"}),
         json!({}),
         json!({"advance": "1d", "extra": true}),
+        json!({"advance": " 1s"}),
+        json!({"advance": "+1s"}),
+        json!({"advance": "3661d"}),
+        json!(["1s", null]),
     ] {
         let response = hub
             .http
@@ -223,4 +227,44 @@ async fn hub_admin_signs_at_the_stand_ins_time_after_an_advance() {
         )
         .await;
     assert_eq!(status, 401, "{body}");
+}
+
+#[tokio::test]
+async fn two_moves_at_once_are_one_after_the_other_and_fire_each_run_once() {
+    let hub = TestHub::start("clock-race").await;
+    let before = clock_now(&hub).await;
+    let (a, b) = tokio::join!(hub.advance_clock("2d"), hub.advance_clock("2d"));
+    let after = clock_now(&hub).await;
+    assert!(after >= before + time::Duration::days(4), "{a}\n{b}");
+    assert!(after < before + time::Duration::days(4) + time::Duration::minutes(1));
+    let mut runs: Vec<(String, String)> = fired(&a).into_iter().chain(fired(&b)).collect();
+    let count = runs.len();
+    runs.sort();
+    runs.dedup();
+    assert_eq!(runs.len(), count, "a run fired twice: {a}\n{b}");
+    let daily = runs
+        .iter()
+        .filter(|(name, _)| name.starts_with("UsageRecordsFunction."))
+        .count();
+    assert!((4..=5).contains(&daily), "{a}\n{b}");
+
+    // A set to the very instant a run is due fires it and answers 200.
+    let next_two = shared::clock::sortable(
+        (after + time::Duration::days(1)).replace_time(time::macros::time!(02:00)),
+    );
+    let response = hub
+        .http
+        .post(hub.url("/_local/clock"))
+        .json(&json!({"set": next_two}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.unwrap();
+    assert!(
+        fired(&answer)
+            .iter()
+            .any(|(name, at)| name.starts_with("UsageRecordsFunction.") && *at == next_two),
+        "{answer}"
+    );
 }

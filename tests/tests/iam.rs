@@ -224,3 +224,119 @@ async fn the_template_as_it_is_denies_nothing_and_unknown_callers_nothing_passes
     let text = format!("{}", aws_sdk_sqs::error::DisplayErrorContext(&error));
     assert!(text.contains("UnrecognizedClientException"), "{text}");
 }
+
+/// Requests moto would read differently from the proxy are refused, never forwarded:
+/// what an attack on the stand-in found (each reached the emulator unchecked before).
+#[tokio::test]
+async fn what_moto_would_read_differently_is_refused_before_it_reaches_the_emulator() {
+    let hub = TestHub::start("iam-smuggle").await;
+    let resources = &hub.stand_in.resources;
+    let table = resources.table_name().unwrap().to_owned();
+    let hub_bus = resources.lookup("HubEventBus", None).unwrap();
+    let dlq = hub.stand_in.dead_letter_queue_url().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let signed = |key: &str, service: &str| {
+        format!(
+            "AWS4-HMAC-SHA256 Credential={key}/20261204/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"
+        )
+    };
+    let send = |path: &str,
+                key: &str,
+                service: &str,
+                target: Vec<&str>,
+                content_type: &str,
+                body: String| {
+        let mut request = http
+            .post(format!("{}{path}", hub.stand_in.aws_endpoint))
+            .header("authorization", signed(key, service))
+            .header("content-type", content_type.to_owned());
+        for t in target {
+            request = request.header("x-amz-target", t);
+        }
+        request.body(body).send()
+    };
+    let key = json!({"PK": {"S": "X"}, "SK": {"S": "X"}});
+    // 1. Two targets: the proxy would check the first, moto run the last.
+    let answer = send(
+        "/",
+        "PartnerApiFunction",
+        "dynamodb",
+        vec!["DynamoDB_20120810.GetItem", "DynamoDB_20120810.Scan"],
+        "application/x-amz-json-1.0",
+        json!({"TableName": table, "Key": key}).to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 400);
+    assert!(!answer.text().await.unwrap().contains("Items"));
+    // 2. moto's own administration behind an allowed operation.
+    let answer = send(
+        "/moto-api/reset",
+        "AnalyticsApiFunction",
+        "dynamodb",
+        vec!["DynamoDB_20120810.GetItem"],
+        "application/x-amz-json-1.0",
+        json!({"TableName": table, "Key": key}).to_string(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer.status(), 400);
+    // The table is still there.
+    let described = aws_sdk_dynamodb::Client::new(&hub.stand_in.sdk)
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await;
+    assert!(described.is_ok(), "moto was reset through the proxy");
+    // 3. The query protocol with the queue in the URL as well as the body.
+    let answer = send(
+        "/?QueueUrl=http%3A%2F%2Fexample%2F123456789012%2Fother",
+        "OutboxRelayFunction",
+        "sqs",
+        vec![],
+        "application/x-www-form-urlencoded",
+        format!("Action=SendMessage&QueueUrl={dlq}&MessageBody=smuggled"),
+    )
+    .await
+    .unwrap();
+    // The query protocol's errors are 403 XML; refused either way, nothing queued.
+    assert!(
+        matches!(answer.status().as_u16(), 400 | 403),
+        "{}",
+        answer.status()
+    );
+    let queued = aws_sdk_sqs::Client::new(&hub.stand_in.sdk)
+        .receive_message()
+        .queue_url(&dlq)
+        .send()
+        .await
+        .unwrap();
+    assert!(queued.messages().is_empty(), "{queued:?}");
+    // 4. A bus ARN moto would deliver to the hub's own bus by its last segment: the
+    //    notifier's Deny on the hub's buses cannot be walked around.
+    for bus in [
+        format!("arn:aws:events:us-east-1:123456789012:event-bus/x/{hub_bus}"),
+        format!("arn:aws:events:us-east-1:999999999999:event-bus/{hub_bus}"),
+        format!("arn:aws:events:eu-west-1:123456789012:event-bus/{hub_bus}"),
+        hub_bus.clone(),
+    ] {
+        let answer = send(
+            "/",
+            "PartnerNotifierFunction",
+            "events",
+            vec!["AWSEvents.PutEvents"],
+            "application/x-amz-json-1.1",
+            json!({"Entries": [{"Source": "partner-hub", "DetailType": "x", "Detail": "{}", "EventBusName": bus}]})
+                .to_string(),
+        )
+        .await
+        .unwrap();
+        let status = answer.status();
+        let text = answer.text().await.unwrap();
+        assert_eq!(status, 400, "{bus}: {text}");
+        assert!(
+            text.contains("AccessDenied") || text.contains("InvalidRequest"),
+            "{text}"
+        );
+    }
+}

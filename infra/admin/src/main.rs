@@ -339,7 +339,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(&hub, cli.command).await {
+    // Against a stand-in, the hub's time is its clock's (which may have been moved on):
+    // `republish-events`' window, tokens' `iat`, `updatedAt`s are then the hub's.
+    let clock = shared::clock::Clock::new();
+    if std::env::var_os("HUB_LOCAL_URL").is_some() {
+        clock.move_at_least_to(signing_time().await);
+    }
+    match clock.scope(run(&hub, cli.command)).await {
         Ok(output) => {
             println!(
                 "{}",
@@ -415,7 +421,7 @@ async fn failed_invocations() -> Result<hub_admin::failed::FailedInvocations> {
     Ok(hub_admin::failed::FailedInvocations::new(&sdk, queue))
 }
 
-/// "Now" for `iat` and `exp`: the local stand-in's clock when one runs (it may have been
+/// The hub's "now" for `hub-admin`: the local stand-in's clock when one runs (it may have been
 /// moved forward: `POST /_local/clock`), found by `HUB_LOCAL_URL` (in `.hub/local.env`)
 /// or the demo partner's `base_url`; else this machine's.
 async fn signing_time() -> time::OffsetDateTime {

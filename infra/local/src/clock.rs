@@ -43,6 +43,16 @@ pub struct Fired {
     pub at: String,
 }
 
+/// Where a move goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    By(Duration),
+    At(OffsetDateTime),
+}
+
+/// The longest move at once: ten years of runs.
+const MAX_MOVE: time::Duration = time::Duration::days(3660);
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Move {
@@ -78,12 +88,30 @@ impl LocalClock {
 
     /// Moves the clock to `target`, firing every run due on the way (see the module).
     pub async fn advance_to(&self, target: OffsetDateTime) -> Result<Vec<Fired>, String> {
+        self.advance(Target::At(target)).await
+    }
+
+    /// Moves the clock as `target` says, computed once no other move is under way (so
+    /// two moves at once are one after the other, and a refused one changes nothing).
+    pub async fn advance(&self, target: Target) -> Result<Vec<Fired>, String> {
         let _one_at_a_time = self.advancing.lock().await;
-        if target < self.clock.now() {
+        let now = self.clock.now();
+        let target = match target {
+            Target::By(by) => shared::clock::checked_add(now, by)
+                .ok_or("advance: past the end of the hub's time range")?,
+            Target::At(at) if at < now => {
+                return Err(format!(
+                    "set: {} is earlier than the clock's now ({}): the clock only moves forward",
+                    shared::clock::sortable(at),
+                    shared::clock::sortable(now)
+                ));
+            }
+            Target::At(at) => at,
+        };
+        if target - now > MAX_MOVE {
             return Err(format!(
-                "{} is earlier than the clock's now ({}): the clock only moves forward",
-                shared::clock::sortable(target),
-                shared::clock::sortable(self.clock.now())
+                "a move of more than {} days at once is refused (each day fires its runs; move in steps)",
+                MAX_MOVE.whole_days()
             ));
         }
         let mut fired = Vec::new();
@@ -106,7 +134,7 @@ impl LocalClock {
                 }
             }
             let Some((at, runs)) = next else { break };
-            self.clock.set(at).map_err(|e| e.to_string())?;
+            self.clock.move_at_least_to(at);
             for schedule in runs {
                 let result = self
                     .clock
@@ -127,7 +155,7 @@ impl LocalClock {
                 });
             }
         }
-        self.clock.set(target).map_err(|e| e.to_string())?;
+        self.clock.move_at_least_to(target);
         Ok(fired)
     }
 
@@ -253,44 +281,39 @@ async fn move_clock(
             message,
         )
     };
-    let request: Move = serde_json::from_slice(&body).map_err(|e| {
-        invalid(format!(
-            "expected {{\"advance\": \"<n>s|m|h|d\"}} or {{\"set\": \"<RFC 3339>\"}}: {e}"
-        ))
-    })?;
-    let now = clock.clock.now();
+    let request: Move = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .filter(serde_json::Value::is_object)
+        .and_then(|value| serde_json::from_value(value).ok())
+        .ok_or_else(|| {
+            invalid(
+                "expected a JSON object {\"advance\": \"<n>s|m|h|d\"} or {\"set\": \"<RFC 3339>\"}"
+                    .to_owned(),
+            )
+        })?;
     let target = match (request.advance.as_deref(), request.set.as_deref()) {
-        (Some(by), None) => {
-            let by = parse_advance(by).ok_or_else(|| {
-                invalid(format!(
-                    "advance: '{by}' is not <n>s, <n>m, <n>h or <n>d (a whole, positive number)"
-                ))
-            })?;
-            shared::clock::checked_add(now, by)
-                .ok_or_else(|| invalid("advance: past the end of the hub's time range".into()))?
-        }
-        (None, Some(at)) => {
-            let at = shared::clock::parse_rfc3339(at.trim()).ok_or_else(|| {
-                invalid(format!(
-                    "set: '{at}' is not an RFC 3339 time in the years 0001-9999"
-                ))
-            })?;
-            if at < now {
-                return Err(invalid(format!(
-                    "set: {} is earlier than now ({}): the clock only moves forward",
-                    shared::clock::sortable(at),
-                    shared::clock::sortable(now)
-                )));
-            }
-            at
-        }
+        (Some(by), None) => Target::By(parse_advance(by).ok_or_else(|| {
+            invalid(format!(
+                "advance: '{by}' is not <n>s, <n>m, <n>h or <n>d (a whole, positive number)"
+            ))
+        })?),
+        (None, Some(at)) => Target::At(shared::clock::parse_rfc3339(at).ok_or_else(|| {
+            invalid(format!(
+                "set: '{at}' is not an RFC 3339 time in the years 0001-9999"
+            ))
+        })?),
         _ => {
             return Err(invalid(
                 "give exactly one of \"advance\" and \"set\"".to_owned(),
             ));
         }
     };
-    let fired = clock.advance_to(target).await.map_err(invalid)?;
+    // Its own task: a client that goes away does not cut the runs short halfway.
+    let moving = clock.clone();
+    let fired = tokio::spawn(async move { moving.advance(target).await })
+        .await
+        .map_err(|e| invalid(format!("the move failed: {e}")))?
+        .map_err(invalid)?;
     Ok(Json(serde_json::json!({
         "now": shared::clock::sortable(clock.clock.now()),
         "fired": fired,
@@ -299,9 +322,13 @@ async fn move_clock(
 
 /// `90s`, `15m`, `36h`, `365d`.
 pub fn parse_advance(text: &str) -> Option<Duration> {
-    let text = text.trim();
     let unit = text.chars().last()?;
-    let count: u64 = text[..text.len() - unit.len_utf8()].parse().ok()?;
+    let digits = &text[..text.len() - unit.len_utf8()];
+    // ASCII digits only: no sign, space or other script's digits.
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let count: u64 = digits.parse().ok()?;
     let seconds = match unit {
         's' => 1,
         'm' => 60,
@@ -319,7 +346,7 @@ mod tests {
     #[test]
     fn advances_are_whole_positive_counts_of_a_unit() {
         assert_eq!(parse_advance("90s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_advance(" 15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_advance("15m"), Some(Duration::from_secs(900)));
         assert_eq!(parse_advance("36h"), Some(Duration::from_secs(129_600)));
         assert_eq!(parse_advance("365d"), Some(Duration::from_secs(31_536_000)));
         for bad in [

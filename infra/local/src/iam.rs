@@ -187,10 +187,18 @@ impl Enforcer {
 
     /// Decides a call: `Ok` to forward it, or AWS's answer to a denied or unsigned one.
     fn decide(&self, request: &RawRequest) -> Result<(), Box<Response>> {
+        if let Some(why) = unplayable(request) {
+            tracing::warn!(operation = %iam::describe_operation(request), %why, "refused before IAM");
+            return Err(Box::new(aws_error(
+                request,
+                "InvalidRequestException",
+                &why,
+            )));
+        }
         let Some(key) = iam::access_key_id(&request.headers) else {
             return Err(Box::new(aws_error(
                 request,
-                "MissingAuthenticationToken",
+                "MissingAuthenticationTokenException",
                 "Request is missing Authentication Token",
             )));
         };
@@ -242,6 +250,51 @@ impl Enforcer {
         }
         Ok(())
     }
+}
+
+/// Why a request cannot be authorized as moto would serve it, if it cannot: the proxy
+/// decides on what it parses, so every place moto could read a different operation,
+/// resource or service from must agree with it or the request is refused.
+fn unplayable(request: &RawRequest) -> Option<String> {
+    let path = request.path.to_ascii_lowercase();
+    // moto's own administration (reset, state) and the stand-in's helpers: no AWS API.
+    if path.starts_with("/moto-api") || path.starts_with("/_hub") || path.contains("%2f") {
+        return Some(format!("{} is not an AWS API path", request.path));
+    }
+    for name in [
+        "authorization",
+        "x-amz-target",
+        "content-type",
+        "host",
+        "content-encoding",
+    ] {
+        let count = request
+            .headers
+            .iter()
+            .filter(|(header, _)| header.eq_ignore_ascii_case(name))
+            .count();
+        if count > 1 {
+            return Some(format!("the {name} header is given {count} times"));
+        }
+    }
+    let rpc = matches!(
+        iam::protocol(request),
+        iam::Protocol::AwsJson1_0 | iam::Protocol::AwsJson1_1 | iam::Protocol::AwsQuery
+    );
+    // JSON and query protocols name operation and resources in the body alone: moto
+    // also reads the URL's query and path, which the proxy would not have checked.
+    if rpc && (request.path != "/" || request.query.as_deref().is_some_and(|q| !q.is_empty())) {
+        return Some(format!(
+            "a JSON or query protocol request goes to / with no query string, not {}{}",
+            request.path,
+            request
+                .query
+                .as_deref()
+                .map(|q| format!("?{q}"))
+                .unwrap_or_default()
+        ));
+    }
+    None
 }
 
 /// Errors AWS gives before any policy is read (unsigned, unknown key).

@@ -72,6 +72,7 @@ impl EventPublisher {
                     .map(|event| {
                         PutEventsRequestEntry::builder()
                             .event_bus_name(&self.bus_name)
+                            .time(envelope_time())
                             .source(HUB_EVENT_SOURCE)
                             .detail_type(&event.detail_type)
                             .detail(&event.detail)
@@ -141,6 +142,7 @@ impl EventPublisher {
     ) -> Result<String, EventError> {
         let entry = PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus_name)
+            .time(envelope_time())
             .source(source)
             .detail_type(detail_type)
             .detail(detail)
@@ -211,4 +213,11 @@ mod tests {
             [1, 1]
         );
     }
+}
+
+/// The envelope's `time`: now on the hub's clock (what EventBridge would stamp on AWS;
+/// the stand-in's moved clock otherwise disagrees with the detail's `occurredAt`).
+fn envelope_time() -> aws_sdk_eventbridge::primitives::DateTime {
+    let now = crate::clock::now();
+    aws_sdk_eventbridge::primitives::DateTime::from_secs(now.unix_timestamp())
 }

@@ -69,8 +69,10 @@ async fn throttled_for<T>(
 }
 
 /// A partner's signed payload, verified with its keys: its claims. Bad signatures are
-/// counted per partner (its token was right, so someone holds it): past the limit the
-/// partner's payloads get 429 until the window ends.
+/// counted per partner (its token was right, so someone holds it): past the limit bad
+/// signatures get 429 until the window ends. A correctly signed payload is never refused
+/// by that counter: the partner token is in every SSO link a shop user sees, so strangers
+/// can fill it, and only the private key makes a good signature.
 pub async fn verified_claims(
     hub: &Hub,
     partner: &Partner,
@@ -78,14 +80,16 @@ pub async fn verified_claims(
 ) -> Result<crate::signed_payload::Claims, ApiError> {
     let scope = Scope::PartnerSignatures(partner.id.to_string());
     let now = clock::now();
-    if let Some(wait) = hub.throttle.blocked(&scope, now) {
-        return Err(ApiError::too_many_failures(wait));
-    }
     match hub.payloads.verify(jwt, &partner.keys, now) {
-        Err(PayloadError::BadSignature) => match hub.throttle.failed(&scope, now).await {
-            Some(wait) => Err(ApiError::too_many_failures(wait)),
-            None => Err(PayloadError::BadSignature.into()),
-        },
+        Err(PayloadError::BadSignature) => {
+            if let Some(wait) = hub.throttle.blocked(&scope, now) {
+                return Err(ApiError::too_many_failures(wait));
+            }
+            match hub.throttle.failed(&scope, now).await {
+                Some(wait) => Err(ApiError::too_many_failures(wait)),
+                None => Err(PayloadError::BadSignature.into()),
+            }
+        }
         other => Ok(other?),
     }
 }

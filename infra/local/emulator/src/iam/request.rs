@@ -714,9 +714,37 @@ fn kms(s: &mut Scope, op: &str, body: &Value) -> Mapped {
 
 impl Scope<'_> {
     /// A bus by name or ARN; absent or empty is the account's `default` bus.
-    fn bus_arn(&self, name: Option<&str>) -> String {
-        match name {
-            Some(arn) if arn.starts_with("arn:") => arn.to_owned(),
+    fn bus_arn(&self, name: Option<&str>) -> Result<String, String> {
+        // moto delivers to the local bus named by an ARN's last segment, whatever its
+        // account, region or path: such an ARN would reach a bus AWS would never
+        // deliver it to, so the stand-in refuses what it cannot play.
+        let plain = |name: &str| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        };
+        Ok(match name {
+            Some(arn) if arn.starts_with("arn:") => {
+                let expected = format!(
+                    "arn:aws:events:{}:{}:event-bus/",
+                    self.region,
+                    self.account()
+                );
+                match arn.strip_prefix(&expected) {
+                    Some(bus) if plain(bus) => arn.to_owned(),
+                    _ => {
+                        return Err(format!(
+                            "the event bus {arn} is not a bus of the stand-in's account and region ({expected}<name>)"
+                        ));
+                    }
+                }
+            }
+            Some(name) if !plain(name) => {
+                return Err(format!(
+                    "the event bus name {name:?} is not one the stand-in can play"
+                ));
+            }
             Some(name) => format!(
                 "arn:aws:events:{}:{}:event-bus/{name}",
                 self.region,
@@ -727,21 +755,21 @@ impl Scope<'_> {
                 self.region,
                 self.account()
             ),
-        }
+        })
     }
 
     /// A rule lives in its bus's account: `rule/<name>` on the default bus,
     /// `rule/<bus>/<name>` on any other.
-    fn rule_arn(&self, bus: Option<&str>, rule: &str) -> String {
-        let bus = self.bus_arn(bus);
+    fn rule_arn(&self, bus: Option<&str>, rule: &str) -> Result<String, String> {
+        let bus = self.bus_arn(bus)?;
         let region = arn_part(&bus, 3).unwrap_or(&self.region);
         let account = arn_part(&bus, 4).unwrap_or(self.account());
         let name = bus.rsplit_once("event-bus/").map_or("default", |(_, n)| n);
-        if name == "default" {
+        Ok(if name == "default" {
             format!("arn:aws:events:{region}:{account}:rule/{rule}")
         } else {
             format!("arn:aws:events:{region}:{account}:rule/{name}/{rule}")
-        }
+        })
     }
 }
 
@@ -761,25 +789,25 @@ fn events(s: &mut Scope, op: &str, body: &Value) -> Mapped {
                 if let Some(detail_type) = str_field(entry, "DetailType") {
                     context.insert("events:detail-type".into(), vec![detail_type.to_owned()]);
                 }
-                let bus = s.bus_arn(str_field(entry, "EventBusName"));
+                let bus = s.bus_arn(str_field(entry, "EventBusName"))?;
                 s.push("events:PutEvents", bus, context);
             }
         }
         "PutPermission" | "RemovePermission" => {
-            let bus = s.bus_arn(bus_name("EventBusName"));
+            let bus = s.bus_arn(bus_name("EventBusName"))?;
             s.push(format!("events:{op}"), bus, Context::new());
         }
         // These name the bus `Name` (EventBusName accepted too).
         "DescribeEventBus" | "CreateEventBus" | "DeleteEventBus" | "UpdateEventBus" => {
-            let bus = s.bus_arn(bus_name("Name").or(bus_name("EventBusName")));
+            let bus = s.bus_arn(bus_name("Name").or(bus_name("EventBusName")))?;
             s.push(format!("events:{op}"), bus, Context::new());
         }
         "PutRule" | "DeleteRule" | "DescribeRule" | "EnableRule" | "DisableRule" => {
-            let rule = s.rule_arn(bus_name("EventBusName"), required(body, "Name", op)?);
+            let rule = s.rule_arn(bus_name("EventBusName"), required(body, "Name", op)?)?;
             s.push(format!("events:{op}"), rule, Context::new());
         }
         "PutTargets" | "RemoveTargets" | "ListTargetsByRule" => {
-            let rule = s.rule_arn(bus_name("EventBusName"), required(body, "Rule", op)?);
+            let rule = s.rule_arn(bus_name("EventBusName"), required(body, "Rule", op)?)?;
             let mut context = Context::new();
             if op == "PutTargets" {
                 let targets: Vec<String> = body
