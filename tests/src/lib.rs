@@ -149,6 +149,18 @@ impl TestHub {
         response.json().await.expect("JSON")
     }
 
+    /// GETs a stand-in path and answers its JSON.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("the stand-in answers")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.stand_in.base_url)
     }
@@ -709,4 +721,21 @@ pub fn assert_signed_webhook(call: &Value, shop_secret_key: &str, signing_secret
     };
     verify(signing_secret).expect("signed with the partner's secret");
     assert!(verify(&shared::webhooks::new_secret()).is_err());
+}
+
+/// `hub-admin`, built as `cargo run -p hub-admin` would build it (cached after the first).
+pub fn hub_admin_binary() -> PathBuf {
+    let root = hub_emulator::project_root();
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "-q", "-p", "hub-admin"])
+        .current_dir(&root)
+        .status()
+        .expect("cargo build");
+    assert!(status.success(), "hub-admin builds");
+    // target/debug/deps/<test>-<hash> -> target/debug/hub-admin
+    let exe = std::env::current_exe().expect("the test's path");
+    exe.parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/debug")
+        .join("hub-admin")
 }

@@ -1,7 +1,7 @@
 //! The stand-in's clock: days pass in seconds, the schedules due on the way fire in time
 //! order, and what partners sign at the moved time is accepted.
 
-use std::{path::PathBuf, time::Instant};
+use std::time::Instant;
 
 use hub_tests::{PARTNER_A_KEY, PARTNER_A_PUB, TestHub, shop_claims};
 use serde_json::{Value, json};
@@ -21,15 +21,7 @@ fn fired(answer: &Value) -> Vec<(String, String)> {
 }
 
 async fn clock_now(hub: &TestHub) -> time::OffsetDateTime {
-    let answer: Value = hub
-        .http
-        .get(hub.url("/_local/clock"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer = hub.get_json("/_local/clock").await;
     shared::clock::parse_rfc3339(answer["now"].as_str().expect("now")).expect("RFC 3339")
 }
 
@@ -178,19 +170,6 @@ async fn a_year_on_the_demo_data_takes_less_than_a_minute() {
     assert!(took.as_secs() < 60, "365 days took {took:?}");
 }
 
-/// `hub-admin`, built as `cargo run -p hub-admin` would build it.
-fn hub_admin() -> PathBuf {
-    let root = hub_emulator::project_root();
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "hub-admin"])
-        .current_dir(&root)
-        .status()
-        .expect("cargo build");
-    assert!(status.success(), "hub-admin builds");
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("hub-admin")
-}
-
 #[tokio::test]
 async fn hub_admin_signs_at_the_stand_ins_time_after_an_advance() {
     let hub = TestHub::start("clock-sign").await;
@@ -202,7 +181,7 @@ async fn hub_admin_signs_at_the_stand_ins_time_after_an_advance() {
     std::fs::write(&claims, shop_claims("signed-later.example").to_string()).unwrap();
     let key = dir.join("partner.key");
     std::fs::write(&key, PARTNER_A_KEY).unwrap();
-    let output = tokio::process::Command::new(hub_admin())
+    let output = tokio::process::Command::new(hub_tests::hub_admin_binary())
         .args(["sign", "--claims"])
         .arg(&claims)
         .arg("--private-key")

@@ -56,15 +56,7 @@ fn assert_denied(hub: &TestHub, function: &str, action: &str, resource_kind: &st
 
 /// What `GET /_local/iam` shows of denials.
 async fn denials_listed(hub: &TestHub) -> Vec<Value> {
-    let listed: Value = hub
-        .http
-        .get(hub.url("/_local/iam"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = hub.get_json("/_local/iam").await;
     listed["decisions"]
         .as_array()
         .unwrap()

@@ -7,8 +7,6 @@
 //! The only rewrites: the stand-in's address for `http://127.0.0.1:3000`, and the
 //! already built `hub-admin` for `cargo run -p hub-admin --`.
 
-use std::path::{Path, PathBuf};
-
 use hub_local::Options;
 
 /// A shell block of the README: its first line number, fence info and text.
@@ -54,19 +52,6 @@ fn shell_blocks(readme: &str) -> Vec<Block> {
     blocks
 }
 
-/// `hub-admin`, built as `cargo run -p hub-admin` would build it.
-fn hub_admin(root: &Path) -> PathBuf {
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "hub-admin"])
-        .current_dir(root)
-        .status()
-        .expect("cargo build");
-    assert!(status.success(), "hub-admin builds");
-    // target/debug/deps/readme-<hash> -> target/debug/hub-admin
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("hub-admin")
-}
-
 #[test]
 fn every_readme_block_parses_and_the_skipped_ones_say_why() {
     let root = hub_emulator::project_root();
@@ -98,12 +83,9 @@ async fn the_readme_runs_as_written() {
     let root = hub_emulator::project_root();
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let blocks = shell_blocks(&readme);
-    let admin = tokio::task::spawn_blocking({
-        let root = root.clone();
-        move || hub_admin(&root)
-    })
-    .await
-    .unwrap();
+    let admin = tokio::task::spawn_blocking(hub_tests::hub_admin_binary)
+        .await
+        .unwrap();
 
     // A checkout as a newcomer has it: the repository's files, and `.hub/` as the
     // stand-in leaves it (demo files, local.env).

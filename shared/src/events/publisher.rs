@@ -169,6 +169,13 @@ impl EventPublisher {
     }
 }
 
+/// The envelope's `time`: now on the hub's clock (what EventBridge would stamp on AWS;
+/// the stand-in's moved clock otherwise disagrees with the detail's `occurredAt`).
+fn envelope_time() -> aws_sdk_eventbridge::primitives::DateTime {
+    let now = crate::clock::now();
+    aws_sdk_eventbridge::primitives::DateTime::from_secs(now.unix_timestamp())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,11 +220,4 @@ mod tests {
             [1, 1]
         );
     }
-}
-
-/// The envelope's `time`: now on the hub's clock (what EventBridge would stamp on AWS;
-/// the stand-in's moved clock otherwise disagrees with the detail's `occurredAt`).
-fn envelope_time() -> aws_sdk_eventbridge::primitives::DateTime {
-    let now = crate::clock::now();
-    aws_sdk_eventbridge::primitives::DateTime::from_secs(now.unix_timestamp())
 }
