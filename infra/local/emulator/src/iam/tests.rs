@@ -724,7 +724,21 @@ fn iam_kms_resolves_aliases_and_moto_ciphertexts() {
 
 #[test]
 fn iam_put_events_on_each_entrys_bus() {
-    let partner_bus = "arn:aws:events:us-east-1:444455556666:event-bus/partner";
+    // moto delivers by an ARN's last segment whatever its account: a bus of another
+    // account (or region, or with a path) cannot be played, so it is refused.
+    for foreign in [
+        "arn:aws:events:us-east-1:444455556666:event-bus/partner",
+        "arn:aws:events:eu-west-1:123456789012:event-bus/partner",
+        "arn:aws:events:us-east-1:123456789012:event-bus/x/partner",
+    ] {
+        let req = json_call(
+            "events",
+            "AWSEvents.PutEvents",
+            json!({"Entries": [{"EventBusName": foreign, "Source": "s", "DetailType": "x", "Detail": "{}"}]}),
+        );
+        assert!(authorization_requests(&req, &index()).is_err(), "{foreign}");
+    }
+    let partner_bus = "arn:aws:events:us-east-1:123456789012:event-bus/partner";
     let req = json_call(
         "events",
         "AWSEvents.PutEvents",
@@ -751,13 +765,13 @@ fn iam_put_events_on_each_entrys_bus() {
     );
     assert_eq!(
         requests[0].context["aws:ResourceAccount"],
-        ["444455556666".to_owned()]
+        ["123456789012".to_owned()]
     );
     assert_eq!(
         requests[0].context["events:detail-type"],
         ["installation.ready".to_owned()]
     );
-    let p = conditional(json!({"StringEquals": {"aws:ResourceAccount": "444455556666"}}));
+    let p = conditional(json!({"StringEquals": {"events:detail-type": "installation.ready"}}));
     assert!(evaluate(&p, &requests[0]).allowed);
     assert!(!evaluate(&p, &requests[1]).allowed);
 
@@ -1122,8 +1136,9 @@ fn iam_renders_usage_records_function() {
         "dynamodb:Query",
         &format!("{TABLE}/index/DueIndex")
     ));
-    assert!(allowed("dynamodb:ConditionCheckItem", TABLE));
-    assert!(!allowed("dynamodb:PutItem", TABLE));
+    // A metered day is a transaction of Puts: each needs PutItem (it was missing).
+    assert!(allowed("dynamodb:PutItem", TABLE));
+    assert!(!allowed("dynamodb:ConditionCheckItem", TABLE));
     assert!(!allowed("dynamodb:UpdateItem", TABLE));
     assert!(!allowed(
         "kms:Decrypt",
@@ -1142,7 +1157,14 @@ fn iam_renders_usage_records_function() {
         "arn:aws:logs:us-east-1:123456789012:log-group:x"
     ));
 
-    // A day's usage stored as a TransactWriteItems of Puts: UsageRecords may not.
+    // A day's usage stored as a TransactWriteItems of Puts is allowed; a condition
+    // check in it (which the code never sends) is not.
+    let puts = json_call(
+        "dynamodb",
+        "DynamoDB_20120810.TransactWriteItems",
+        json!({"TransactItems": [{"Put": {"TableName": "T", "Item": {}}}, {"Put": {"TableName": "T", "Item": {}}}]}),
+    );
+    assert!(authorize(&policies, &authorization_requests(&puts, &index()).unwrap()).is_ok());
     let req = json_call(
         "dynamodb",
         "DynamoDB_20120810.TransactWriteItems",
@@ -1150,7 +1172,7 @@ fn iam_renders_usage_records_function() {
     );
     let denial =
         authorize(&policies, &authorization_requests(&req, &index()).unwrap()).unwrap_err();
-    assert_eq!(denial.action, "dynamodb:PutItem");
+    assert_eq!(denial.action, "dynamodb:ConditionCheckItem");
 }
 
 #[test]
