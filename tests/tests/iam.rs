@@ -310,7 +310,6 @@ async fn what_moto_would_read_differently_is_refused_before_it_reaches_the_emula
         format!("arn:aws:events:us-east-1:123456789012:event-bus/x/{hub_bus}"),
         format!("arn:aws:events:us-east-1:999999999999:event-bus/{hub_bus}"),
         format!("arn:aws:events:eu-west-1:123456789012:event-bus/{hub_bus}"),
-        hub_bus.clone(),
     ] {
         let answer = send(
             "/",
