@@ -316,27 +316,24 @@ pub async fn start(options: Options, emulator: EmulatorHandle) -> Result<StandIn
     let conditions = template.conditions(&|id, attr| resources.lookup(id, attr));
     // Functions are named by their binary locally (`!Ref`), with the ARN Lambda would
     // give them (`!GetAtt X.Arn`, e.g. in the operator's policy).
-    let function_names: HashMap<String, String> = template
+    let definitions = template
         .functions()
-        .map_err(|e| StandInError::Template(e.to_string()))?
-        .into_iter()
-        .map(|def| (def.logical_id, def.binary))
+        .map_err(|e| StandInError::Template(e.to_string()))?;
+    let function_names: HashMap<&str, &str> = definitions
+        .iter()
+        .map(|def| (def.logical_id.as_str(), def.binary.as_str()))
         .collect();
     let lookup = |id: &str, attr: Option<&str>| match id.strip_prefix("Condition::") {
         Some(name) => conditions.get(name).map(bool::to_string),
         None => resources.lookup(id, attr).or_else(|| {
-            let binary = function_names.get(id)?;
+            let binary = *function_names.get(id)?;
             match attr {
-                None => Some(binary.clone()),
+                None => Some(binary.to_owned()),
                 Some("Arn") => Some(failures::function_arn(binary)),
                 _ => None,
             }
         }),
     };
-
-    let definitions = template
-        .functions()
-        .map_err(|e| StandInError::Template(e.to_string()))?;
 
     // IAM: each function's role, and the operator's policy, as the template renders them.
     let mut principals = HashMap::new();
